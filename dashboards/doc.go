@@ -1,0 +1,2 @@
+// Package dashboards embeds verdict's Grafana dashboards and Prometheus rules.
+package dashboards

@@ -1,0 +1,18 @@
+package semconv
+
+// Prefix is the namespace of every name verdict defines itself.
+const Prefix = "verdict."
+
+// InstrumentationName is the instrumentation scope name used by verdict's
+// own tracers and meters; subpackages append their path.
+const InstrumentationName = "github.com/verdict-obs/verdict"
+
+// Self-observability metrics.
+const (
+	// MetricDropped counts telemetry items (spans, log records, metric
+	// points, kernel events) that were dropped instead of blocking the host.
+	// Attribute AttrDropSignal says which kind; AttrDropReason why.
+	MetricDropped  = "verdict.telemetry.dropped"
+	AttrDropSignal = "verdict.signal"
+	AttrDropReason = "verdict.reason"
+)

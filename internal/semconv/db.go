@@ -1,0 +1,7 @@
+package semconv
+
+// Database names verdict adds to the OpenTelemetry semantic conventions.
+const (
+	AttrDBConnectionWaitTime = "db.client.connection.wait_time" // seconds
+	AttrDBTransactionDepth   = "db.transaction.depth"
+)

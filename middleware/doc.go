@@ -1,0 +1,2 @@
+// Package middleware instruments net/http and gRPC servers and clients.
+package middleware

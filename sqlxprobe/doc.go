@@ -1,0 +1,2 @@
+// Package sqlxprobe instruments github.com/jmoiron/sqlx.
+package sqlxprobe

@@ -2,6 +2,7 @@ package gosym
 
 import (
 	"debug/elf"
+	"errors"
 	"fmt"
 
 	"golang.org/x/arch/arm64/arm64asm"
@@ -27,6 +28,11 @@ func RetOffsets(machine elf.Machine, code []byte) ([]uint64, error) {
 		var rets []uint64
 		for pc := 0; pc < len(code); {
 			inst, err := x86asm.Decode(code[pc:], 64)
+			if err == nil && inst.Op == 0 {
+				// x86asm reports some truncated or invalid sequences as a
+				// prefix with no operation rather than as an error.
+				err = errors.New("no instruction")
+			}
 			if err != nil {
 				if isPadding(code[pc:]) {
 					break
@@ -103,7 +109,7 @@ func x86EntryOffset(code []byte) (uint64, bool) {
 	pc := 0
 	for i := 0; i < maxPrologue && pc < len(code); i++ {
 		inst, err := x86asm.Decode(code[pc:], 64)
-		if err != nil {
+		if err != nil || inst.Op == 0 {
 			return 0, false
 		}
 		switch {
@@ -118,7 +124,7 @@ func x86EntryOffset(code []byte) (uint64, bool) {
 				return 0, false
 			}
 			nx, err := x86asm.Decode(code[next:], 64)
-			if err != nil || !x86EmulatedPush(code[next:next+nx.Len]) {
+			if err != nil || nx.Op == 0 || !x86EmulatedPush(code[next:next+nx.Len]) {
 				return 0, false
 			}
 			return uint64(next), true
@@ -174,4 +180,3 @@ func isBranch(op x86asm.Op) bool {
 	}
 	return isJcc(op)
 }
-

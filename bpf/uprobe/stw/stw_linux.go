@@ -27,16 +27,18 @@ type Options struct {
 }
 
 // Tracer owns the loaded programs, the two uprobes and the ring buffer
-// reader. Drain, Pending and Stats are safe for concurrent use; Close must
-// not race with them.
+// reader. All methods are safe for concurrent use.
 type Tracer struct {
 	objs    stwObjects
 	set     *uprobe.Set
 	reader  *ringbuf.Reader
+	// life guards the shared memory (ring buffer, global variables)
+	// against Close unmapping it under a reader: readers hold it shared.
+	life    sync.RWMutex
 	mu      sync.Mutex // serialises Drain
 	rec     ringbuf.Record
 	counted bool // Foreign is meaningful
-	closed  bool
+	closed  bool // guarded by life
 }
 
 // Open loads the programs and attaches them to the own process.
@@ -64,6 +66,9 @@ func Open(opts *Options) (*Tracer, error) {
 
 	t := &Tracer{counted: tgid != 0}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("load stw programs: needs root or CAP_BPF+CAP_PERFMON: %w", err)
+		}
 		return nil, fmt.Errorf("load stw programs: %w", classify(err))
 	}
 	t.set, err = uprobe.Attach([]uprobe.Probe{
@@ -108,18 +113,22 @@ func (t *Tracer) Attached() []uprobe.Attachment { return t.set.Attached() }
 // Pending reports whether the ring buffer holds unread windows. It reads
 // shared memory only: no system call, no allocation.
 func (t *Tracer) Pending() bool {
-	return t.reader.AvailableBytes() > 0
+	t.life.RLock()
+	defer t.life.RUnlock()
+	return !t.closed && t.reader.AvailableBytes() > 0
 }
 
 // Drain calls fn for every window in the ring buffer, oldest first, without
 // blocking, and returns how many it read. Windows arrive in the order they
 // ended. It does not allocate.
 func (t *Tracer) Drain(fn func(Window)) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.life.RLock()
+	defer t.life.RUnlock()
 	if t.closed {
 		return 0, fmt.Errorf("drain stop-the-world windows: %w", os.ErrClosed)
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	n := 0
 	for {
 		err := t.reader.ReadInto(&t.rec)
@@ -141,6 +150,11 @@ func (t *Tracer) Drain(fn func(Window)) (int, error) {
 // Stats reads the kernel-side counters (shared memory, no system call).
 func (t *Tracer) Stats() Stats {
 	var s Stats
+	t.life.RLock()
+	defer t.life.RUnlock()
+	if t.closed {
+		return s
+	}
 	_ = t.objs.Windows.Get(&s.Windows)
 	_ = t.objs.Lost.Get(&s.Lost)
 	_ = t.objs.Unmatched.Get(&s.Unmatched)
@@ -151,10 +165,11 @@ func (t *Tracer) Stats() Stats {
 }
 
 // Close detaches the probes and releases the programs, maps and reader. It
-// is idempotent.
+// is idempotent and waits for Drain, Pending and Stats calls in progress;
+// afterwards they return an error, false and zeros.
 func (t *Tracer) Close() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.life.Lock()
+	defer t.life.Unlock()
 	if t.closed {
 		return nil
 	}

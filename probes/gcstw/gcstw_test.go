@@ -214,7 +214,7 @@ func TestRingOverlap(t *testing.T) {
 		start, end, tot int64
 		n               int
 	}{
-		{0, 100, 20, 4},  // only the 4 retained: 20,30,40,50
+		{0, 100, 20, 4}, // only the 4 retained: 20,30,40,50
 		{22, 43, 3 + 5 + 3, 3},
 		{46, 49, 0, 0},
 		{56, 99, 0, 0},

@@ -29,9 +29,9 @@ type Options struct {
 // Tracer owns the loaded programs, the two uprobes and the ring buffer
 // reader. All methods are safe for concurrent use.
 type Tracer struct {
-	objs    stwObjects
-	set     *uprobe.Set
-	reader  *ringbuf.Reader
+	objs   stwObjects
+	set    *uprobe.Set
+	reader *ringbuf.Reader
 	// life guards the shared memory (ring buffer, global variables)
 	// against Close unmapping it under a reader: readers hold it shared.
 	life    sync.RWMutex

@@ -29,5 +29,5 @@ func ExampleNew() {
 
 	attrs := p.SpanEnd(trace.SpanContext{}, start, end, nil)
 	fmt.Println(len(attrs)) // verdict.gc.stw.duration and verdict.gc.stw.count
-	// Output: 2
+	// (Runs only with privileges, so it has no Output check.)
 }

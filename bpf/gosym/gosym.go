@@ -41,7 +41,10 @@ type Table struct {
 	file    *os.File
 	elf     *elf.File
 	machine elf.Machine
-	tab     *gosym.Table
+	// tab is parsed with a text start of 0: its entries are offsets from
+	// runtime.text, and textBase is runtime.text's link-time address.
+	tab      *gosym.Table
+	textBase uint64
 }
 
 // Open parses the Go line table of the ELF executable at path.
@@ -85,23 +88,21 @@ func newTable(f *os.File) (t *Table, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read .gopclntab: %w", err)
 	}
-	text := textStart(ef, data)
-	if text == 0 {
-		return nil, fmt.Errorf("no text start found: %w", bpf.ErrNotSupported)
-	}
-	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text))
+	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, 0))
 	if err != nil {
 		return nil, fmt.Errorf("parse line table: %v: %w", err, bpf.ErrNotSupported)
 	}
 	if len(tab.Funcs) == 0 {
 		return nil, fmt.Errorf("empty or unknown line table format: %w", bpf.ErrNotSupported)
 	}
-	return &Table{file: f, elf: ef, machine: ef.Machine, tab: tab}, nil
+	return &Table{file: f, elf: ef, machine: ef.Machine, tab: tab, textBase: textStart(ef, data)}, nil
 }
 
-// textStart returns the link-time address of runtime.text: from the line
-// table header (Go 1.18+ records it there) when it was written at link time,
-// else from the .text section, where the Go linker places runtime.text first.
+// textStart returns the link-time address of runtime.text for a file on
+// disk: from the line table header when the linker filled it in, else from
+// the ELF symbol runtime.text, else from the start of .text (where the Go
+// linker puts runtime.text; external linkers may put C code first, which
+// is why OpenSelf calibrates against the running program instead).
 func textStart(ef *elf.File, pcln []byte) uint64 {
 	// Header: magic uint32, 2 pad bytes, minLC, ptrSize, nfunc, nfiles, textStart.
 	if len(pcln) >= 8 {
@@ -116,6 +117,13 @@ func textStart(ef *elf.File, pcln []byte) uint64 {
 			}
 			if v != 0 {
 				return v
+			}
+		}
+	}
+	if syms, err := ef.Symbols(); err == nil {
+		for _, s := range syms {
+			if s.Name == "runtime.text" {
+				return s.Value
 			}
 		}
 	}
@@ -150,14 +158,29 @@ func (t *Table) Lookup(name string) (Func, error) {
 	if fn == nil {
 		return Func{}, fmt.Errorf("lookup %s: %w", name, ErrNotFound)
 	}
-	off, err := t.fileOffset(fn.Entry)
-	if err != nil {
-		return Func{}, fmt.Errorf("lookup %s: %w", name, err)
-	}
 	if fn.End <= fn.Entry {
 		return Func{}, fmt.Errorf("lookup %s: empty function: %w", name, ErrNotFound)
 	}
-	return Func{Name: fn.Name, Entry: fn.Entry, End: fn.End, FileOffset: off}, nil
+	entry, end := t.textBase+fn.Entry, t.textBase+fn.End
+	off, err := t.fileOffset(entry)
+	if err != nil {
+		return Func{}, fmt.Errorf("lookup %s: %w", name, err)
+	}
+	return Func{Name: fn.Name, Entry: entry, End: end, FileOffset: off}, nil
+}
+
+// vaddr converts an offset in the file to a link-time virtual address
+// through the executable PT_LOAD program header that maps it.
+func (t *Table) vaddr(fileOff uint64) (uint64, error) {
+	for _, p := range t.elf.Progs {
+		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_X == 0 {
+			continue
+		}
+		if p.Off <= fileOff && fileOff < p.Off+p.Filesz {
+			return fileOff - p.Off + p.Vaddr, nil
+		}
+	}
+	return 0, fmt.Errorf("file offset %#x is in no executable segment: %w", fileOff, bpf.ErrNotSupported)
 }
 
 // fileOffset converts a link-time virtual address to an offset in the file

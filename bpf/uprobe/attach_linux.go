@@ -34,8 +34,10 @@ type Probe struct {
 
 // Options tunes [Attach]. A nil *Options means defaults.
 type Options struct {
-	// Symbols resolves function names. Nil means a table opened on the
-	// own executable for the duration of the call.
+	// Symbols resolves function names; it must come from gosym.OpenSelf
+	// (tables opened by path are not calibrated against the running
+	// code). Nil means a table opened for the duration of the call; pass
+	// one to share it between calls.
 	Symbols *gosym.Table
 }
 

@@ -189,7 +189,7 @@ func TestLifecycle(t *testing.T) {
 }
 
 // buildFixture builds testdata/stwspan into a directory every user can read.
-func buildFixture(t *testing.T, ldflags string) string {
+func buildFixture(t *testing.T, ldflags string, extra ...string) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "gcstw-fixture-")
 	if err != nil {
@@ -200,11 +200,15 @@ func buildFixture(t *testing.T, ldflags string) string {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "stwspan")
-	args := []string{"build", "-o", bin}
+	args := append([]string{"build", "-o", bin}, extra...)
 	if ldflags != "" {
 		args = append(args, "-ldflags="+ldflags)
 	}
-	if out, err := exec.Command("go", append(args, "./testdata/stwspan")...).CombinedOutput(); err != nil {
+	cmd := exec.Command("go", append(args, "./testdata/stwspan")...)
+	if strings.Contains(ldflags, "external") {
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
@@ -267,6 +271,26 @@ func TestBinaries(t *testing.T) {
 	})
 	t.Run("stripped", func(t *testing.T) {
 		out, err := exec.Command(buildFixture(t, "-s -w")).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFixture(t, out)
+	})
+	// Position-independent and externally linked binaries: the line table
+	// is calibrated against the running code (runtime.text is not at the
+	// start of .text when a C linker lays the binary out).
+	t.Run("pie", func(t *testing.T) {
+		out, err := exec.Command(buildFixture(t, "", "-buildmode=pie")).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFixture(t, out)
+	})
+	t.Run("cgo external linker stripped", func(t *testing.T) {
+		if _, err := exec.LookPath("gcc"); err != nil {
+			t.Skip("no C toolchain for external linking")
+		}
+		out, err := exec.Command(buildFixture(t, "-linkmode=external -s -w")).Output()
 		if err != nil {
 			t.Fatal(err)
 		}

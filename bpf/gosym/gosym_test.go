@@ -121,8 +121,9 @@ func TestOpenRejectsNonGo(t *testing.T) {
 	}
 }
 
-// buildKnown builds testdata/known with the given ldflags.
-func buildKnown(t *testing.T, ldflags string) string {
+// buildKnown builds testdata/known with the given ldflags, for GOARCH
+// goarch ("" means the host's).
+func buildKnown(t *testing.T, ldflags string, goarch ...string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "known")
 	args := []string{"build", "-o", out}
@@ -130,7 +131,10 @@ func buildKnown(t *testing.T, ldflags string) string {
 		args = append(args, "-ldflags="+ldflags)
 	}
 	cmd := exec.Command("go", append(args, "./testdata/known")...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	for _, a := range goarch {
+		cmd.Env = append(cmd.Env, "GOARCH="+a)
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
@@ -190,12 +194,18 @@ func TestStrippedBinaryMatchesSymbols(t *testing.T) {
 }
 
 // TestRetOffsetsMatchObjdump compares RetOffsets with the RET lines of
-// "go tool objdump" on the same function.
+// "go tool objdump" on the same functions, for amd64 and arm64 binaries.
 func TestRetOffsetsMatchObjdump(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries")
 	}
-	bin := buildKnown(t, "")
+	for _, arch := range []string{"amd64", "arm64"} {
+		t.Run(arch, func(t *testing.T) { testRetOffsetsMatchObjdump(t, arch) })
+	}
+}
+
+func testRetOffsetsMatchObjdump(t *testing.T, arch string) {
+	bin := buildKnown(t, "", arch)
 	tab, err := Open(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +240,7 @@ func TestRetOffsetsMatchObjdump(t *testing.T) {
 		if len(want) == 0 || !slices.Equal(got, want) {
 			t.Errorf("%s: RetOffsets %v, objdump %v", name, got, want)
 		}
-		if name == "runtime.stopTheWorldWithSema" && runtime.GOARCH == "amd64" {
+		if name == "runtime.stopTheWorldWithSema" && arch == "amd64" {
 			off, emulated, err := tab.EntryOffset(fn)
 			if err != nil || !emulated || off == 0 {
 				t.Errorf("EntryOffset(%s) = %d, %v, %v; want the push after the stack check", name, off, emulated, err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,12 +61,14 @@ type running struct {
 	wallRef time.Time
 	monoRef int64
 
-	addFn    func(stw.Window) // bound once: Drain must not allocate
-	hist     metric.Float64Histogram
-	reg      metric.Registration
-	lostSeen atomic.Int64
-	stop     chan struct{}
-	done     chan struct{}
+	addFn     func(stw.Window) // bound once: Drain must not allocate
+	logger    *slog.Logger
+	loggedErr atomic.Bool // drain errors are logged once
+	hist      metric.Float64Histogram
+	reg       metric.Registration
+	lostSeen  atomic.Int64
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 // New returns a probe that is not started.
@@ -123,6 +127,7 @@ func (p *Probe) newRunning(tr tracer) (*running, error) {
 		monoRef: stw.MonotonicNow(),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
+		logger:  p.cfg.logger,
 	}
 	meter := p.cfg.meterProvider.Meter(scopeName)
 	var err error
@@ -168,7 +173,9 @@ func (r *running) add(w stw.Window) {
 }
 
 func (r *running) drain() {
-	_, _ = r.tr.Drain(r.addFn)
+	if _, err := r.tr.Drain(r.addFn); err != nil && !errors.Is(err, os.ErrClosed) && r.loggedErr.CompareAndSwap(false, true) {
+		r.logger.Warn("gcstw: draining stop-the-world windows failed; later failures are not logged", "error", err)
+	}
 }
 
 func (r *running) loop(interval time.Duration) {

@@ -57,8 +57,8 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	})
 }
 
-// WithLogger sets the logger for the probe's rare diagnostics. Nil means
-// slog.Default().
+// WithLogger sets the logger for the probe's rare diagnostics (a failing
+// ring-buffer drain, logged once). Nil means slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c config) config {
 		if l != nil {

@@ -84,9 +84,13 @@ func isPadding(b []byte) bool {
 // it is usually "push rbp". The kernel's uprobe code emulates pushes of a
 // general register (opcodes 0x50-0x57, optionally with a REX.B prefix) and
 // relative jumps, calls and NOPs; it single-steps everything else, which
-// costs about twelve times as much here (see FACTS.md). The stack-check jump
-// itself is not used: when the stack grows it runs twice per call. At the
-// returned offset the argument registers still hold the arguments.
+// costs about twelve times as much here (see FACTS.md). Neither the first
+// instruction nor the stack-check jump is used for another reason too: they
+// run again whenever the prologue's check fails, which happens not only
+// when the stack must grow but also on every cooperative preemption (the
+// scheduler poisons the stack guard), and execution then restarts at the
+// entry; a probe there fires twice for one call. At the returned offset the
+// argument registers still hold the arguments.
 //
 // When no emulated instruction qualifies, EntryOffset returns 0 and false.
 // On arm64 it always returns 0 and false. Other machines get an error

@@ -15,8 +15,9 @@ const (
 	Return
 	// EntryFirstInstruction fires at the function's first instruction,
 	// which the kernel single-steps: about twelve times the cost of Entry
-	// here. For measurements and for functions whose arguments are
-	// overwritten before the emulated instruction.
+	// here. It also fires again when the call restarts after a stack
+	// growth or a cooperative preemption at the prologue, so it can count
+	// a call twice. For measurements only.
 	EntryFirstInstruction
 )
 

@@ -283,8 +283,10 @@ func benchmarkPlacement(b *testing.B, p Placement, probe bool) {
 	switch {
 	case !probe:
 	case p == EntryFirstInstruction:
-		// The first instruction runs again after the stack grows
-		// (morestack jumps back to the entry): at least once per call.
+		// The first instruction runs again whenever the prologue's
+		// stack check fails (stack growth, or cooperative preemption,
+		// which poisons the guard) and the call restarts at the entry:
+		// at least once per call, "extra-hits" times more.
 		if own < uint64(b.N) {
 			b.Fatalf("hits %d, want >= %d", own, b.N)
 		}

@@ -7,7 +7,10 @@ type Window struct {
 	// Start is when the runtime began stopping the world (entry of
 	// stopTheWorldWithSema), End when it had started it again (return of
 	// startTheWorldWithSema); both in nanoseconds of CLOCK_MONOTONIC, the
-	// clock of [MonotonicNow].
+	// clock of [MonotonicNow]. The window contains the runtime's own
+	// measure (/sched/pauses/total/*:seconds in runtime/metrics) plus the
+	// wait for sched.lock before it and the wake-ups after it: typically a
+	// few microseconds more.
 	Start, End int64
 	// Reason is why the runtime stopped the world.
 	Reason Reason

@@ -1,0 +1,44 @@
+package uprobe_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/verdict-obs/verdict/bpf"
+	"github.com/verdict-obs/verdict/bpf/uprobe"
+)
+
+// Attach one program at the entry of a function and another on each of its
+// returns, in the running process only. The programs are SEC("uprobe")
+// programs loaded by the caller (for example with bpf2go).
+func ExampleAttach() {
+	var onEntry, onReturn *ebpf.Program // loaded elsewhere
+
+	set, err := uprobe.Attach([]uprobe.Probe{
+		{Symbol: "runtime.stopTheWorldWithSema", Placement: uprobe.Entry, Program: onEntry},
+		{Symbol: "runtime.startTheWorldWithSema", Placement: uprobe.Return, Program: onReturn},
+		{Symbol: "main.optionalHook", Program: onEntry, Policy: uprobe.Optional},
+	}, nil)
+	switch {
+	case errors.Is(err, os.ErrPermission):
+		fmt.Println("needs root or CAP_BPF+CAP_PERFMON:", err)
+		return
+	case errors.Is(err, bpf.ErrNotSupported):
+		fmt.Println("cannot work here:", err)
+		return
+	case err != nil:
+		fmt.Println(err)
+		return
+	}
+	defer set.Close()
+
+	for _, a := range set.Attached() {
+		fmt.Println(a.Symbol, a.Placement, a.Offsets, "emulated:", a.Emulated)
+	}
+	if err := set.Skipped(); err != nil {
+		fmt.Println("running without:", err)
+	}
+}

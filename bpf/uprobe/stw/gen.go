@@ -1,0 +1,3 @@
+package stw
+
+//go:generate go tool bpf2go -tags linux -target amd64,arm64 -type stw_event stw stw.c -- -I../include -Wall -Werror

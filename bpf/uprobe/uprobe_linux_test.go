@@ -1,0 +1,313 @@
+//go:build linux && (amd64 || arm64)
+
+package uprobe
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/verdict-obs/verdict/bpf"
+	"github.com/verdict-obs/verdict/bpf/uprobe/internal/counter"
+)
+
+const helperEnv = "VERDICT_UPROBE_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "loop":
+		helperLoop()
+	case "setuid":
+		helperSetuid()
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper mode")
+		os.Exit(2)
+	}
+}
+
+const targetSymbol = "github.com/verdict-obs/verdict/bpf/uprobe.target"
+
+var sink int
+
+// target is a small Go function with a frame (it calls inner), so it has
+// the usual stack-check prologue, and two return paths.
+//
+//go:noinline
+func target(a, b int) int {
+	if a > b {
+		return inner(a - b)
+	}
+	return inner(b-a) + 1
+}
+
+//go:noinline
+func inner(x int) int { return x ^ 1 }
+
+// requirePrivilege skips when eBPF is really unavailable, except under CI.
+func requirePrivilege(t testing.TB, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if errors.Is(err, os.ErrPermission) || errors.Is(err, bpf.ErrNotSupported) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("privileged test cannot run under CI=true: %v", err)
+		}
+		t.Skipf("needs root/CAP_BPF+CAP_PERFMON and uprobe support: %v", err)
+	}
+	t.Fatal(err)
+}
+
+func loadCounter(t testing.TB) *counter.Objects {
+	t.Helper()
+	c, err := counter.Load(uint32(os.Getpid()))
+	if err != nil && (errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM)) {
+		err = fmt.Errorf("%w: %w", os.ErrPermission, err)
+	}
+	requirePrivilege(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestEntryAndReturnFireOncePerCall(t *testing.T) {
+	entry, ret := loadCounter(t), loadCounter(t)
+	set, err := Attach([]Probe{
+		{Symbol: targetSymbol, Placement: Entry, Program: entry.Program()},
+		{Symbol: targetSymbol, Placement: Return, Program: ret.Program()},
+	}, nil)
+	requirePrivilege(t, err)
+	defer set.Close()
+
+	att := set.Attached()
+	if len(att) != 2 {
+		t.Fatalf("attached %d, want 2", len(att))
+	}
+	if runtime.GOARCH == "amd64" && (!att[0].Emulated || att[0].Offsets[0] == 0) {
+		t.Errorf("entry probe not on an emulated instruction: %+v", att[0])
+	}
+	if len(att[1].Offsets) < 2 {
+		t.Errorf("target has two return paths, got RET offsets %v", att[1].Offsets)
+	}
+	const calls = 1000
+	for i := range calls {
+		sink += target(i%3, 1) // both return paths
+	}
+	if own, foreign := entry.Counts(); own != calls || foreign != 0 {
+		t.Errorf("entry hits %d (foreign %d), want %d", own, foreign, calls)
+	}
+	if own, foreign := ret.Counts(); own != calls || foreign != 0 {
+		t.Errorf("return hits %d (foreign %d), want %d", own, foreign, calls)
+	}
+}
+
+func TestFailurePolicy(t *testing.T) {
+	c := loadCounter(t)
+	_, err := Attach([]Probe{
+		{Symbol: targetSymbol, Program: c.Program()},
+		{Symbol: "no.such.function", Program: c.Program()},
+	}, nil)
+	if err == nil || !errors.Is(err, bpf.ErrNotSupported) {
+		t.Fatalf("required missing function: got %v, want ErrNotSupported", err)
+	}
+	set, err := Attach([]Probe{
+		{Symbol: targetSymbol, Program: c.Program()},
+		{Symbol: "no.such.function", Program: c.Program(), Policy: Optional},
+	}, nil)
+	requirePrivilege(t, err)
+	defer set.Close()
+	if len(set.Attached()) != 1 || set.Skipped() == nil {
+		t.Fatalf("optional probe: attached %v skipped %v", set.Attached(), set.Skipped())
+	}
+	sink += target(1, 2)
+	if own, _ := c.Counts(); own != 1 {
+		t.Fatalf("hits %d, want 1", own)
+	}
+}
+
+func countFDs(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+func TestCloseReleasesFDs(t *testing.T) {
+	c := loadCounter(t)
+	// Warm up once: cilium/ebpf caches feature probes (their fds close).
+	s, err := Attach([]Probe{{Symbol: targetSymbol, Placement: Return, Program: c.Program()}}, nil)
+	requirePrivilege(t, err)
+	s.Close()
+
+	before := countFDs(t)
+	s, err = Attach([]Probe{
+		{Symbol: targetSymbol, Placement: Entry, Program: c.Program()},
+		{Symbol: targetSymbol, Placement: Return, Program: c.Program()},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during := countFDs(t); during <= before {
+		t.Fatalf("fds during %d, before %d: nothing attached?", during, before)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if after := countFDs(t); after != before {
+		t.Fatalf("fds after Close %d, before %d", after, before)
+	}
+}
+
+// helperLoop calls target until stdin closes.
+func helperLoop() {
+	done := make(chan struct{})
+	go func() {
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		close(done)
+	}()
+	fmt.Println("ready")
+	for {
+		select {
+		case <-done:
+			os.Exit(0)
+		default:
+		}
+		for i := range 1000 {
+			sink += target(i, 3)
+		}
+	}
+}
+
+// TestPIDFilter runs the same binary in a second process that calls the
+// probed function in a loop: none of its calls may reach our program.
+func TestPIDFilter(t *testing.T) {
+	c := loadCounter(t)
+	set, err := Attach([]Probe{{Symbol: targetSymbol, Placement: Entry, Program: c.Program()}}, nil)
+	requirePrivilege(t, err)
+	defer set.Close()
+
+	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=loop")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if strings.TrimSpace(line) != "ready" {
+		t.Fatalf("helper: %q", line)
+	}
+	time.Sleep(200 * time.Millisecond) // the other process calls target ~millions of times
+	const ours = 100
+	for range ours {
+		sink += target(2, 1)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if own, foreign := c.Counts(); own != ours || foreign != 0 {
+		t.Fatalf("own hits %d (want %d), foreign hits %d (want 0)", own, ours, foreign)
+	}
+}
+
+// helperSetuid loads a program as root, drops to uid 65534 and tries to
+// attach: the error must say "permission", not crash.
+func helperSetuid() {
+	c, err := counter.Load(uint32(os.Getpid()))
+	if err != nil {
+		fmt.Println("load:", err)
+		os.Exit(3)
+	}
+	defer c.Close()
+	if err := syscall.Setresgid(65534, 65534, 65534); err != nil {
+		fmt.Println("setgid:", err)
+		os.Exit(3)
+	}
+	if err := syscall.Setresuid(65534, 65534, 65534); err != nil {
+		fmt.Println("setuid:", err)
+		os.Exit(3)
+	}
+	_, err = Attach([]Probe{{Symbol: targetSymbol, Program: c.Program()}}, nil)
+	fmt.Printf("permission=%v notsupported=%v err=%v\n",
+		errors.Is(err, os.ErrPermission), errors.Is(err, bpf.ErrNotSupported), err)
+}
+
+func TestUnprivilegedAttachFailsCleanly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI must run as root")
+		}
+		t.Skip("needs root to load the program before dropping privileges")
+	}
+	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=setuid")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	if !strings.Contains(string(out), "permission=true") && !strings.Contains(string(out), "notsupported=true") {
+		t.Fatalf("unprivileged Attach error is neither ErrPermission nor ErrNotSupported: %s", out)
+	}
+}
+
+func benchmarkPlacement(b *testing.B, p Placement, probe bool) {
+	c := loadCounter(b)
+	if probe {
+		set, err := Attach([]Probe{{Symbol: targetSymbol, Placement: p, Program: c.Program()}}, nil)
+		requirePrivilege(b, err)
+		defer set.Close()
+		b.ReportMetric(boolMetric(set.Attached()[0].Emulated), "emulated")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sink += target(i, 1)
+	}
+	b.StopTimer()
+	own, _ := c.Counts()
+	switch {
+	case !probe:
+	case p == EntryFirstInstruction:
+		// The first instruction runs again whenever the prologue's
+		// stack check fails (stack growth, or cooperative preemption,
+		// which poisons the guard) and the call restarts at the entry:
+		// at least once per call, "extra-hits" times more.
+		if own < uint64(b.N) {
+			b.Fatalf("hits %d, want >= %d", own, b.N)
+		}
+		b.ReportMetric(float64(own-uint64(b.N)), "extra-hits")
+	case own != uint64(b.N):
+		b.Fatalf("hits %d, want %d", own, b.N)
+	}
+}
+
+func boolMetric(v bool) float64 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// BenchmarkUprobe compares the cost per call of a probed Go function with the
+// probe on the emulated instruction and on the single-stepped first one.
+func BenchmarkUprobe(b *testing.B) {
+	b.Run("none", func(b *testing.B) { benchmarkPlacement(b, Entry, false) })
+	b.Run("entry-emulated", func(b *testing.B) { benchmarkPlacement(b, Entry, true) })
+	b.Run("entry-first-instruction", func(b *testing.B) { benchmarkPlacement(b, EntryFirstInstruction, true) })
+	b.Run("return", func(b *testing.B) { benchmarkPlacement(b, Return, true) })
+}

@@ -1,0 +1,24 @@
+// Package gcstw measures the Go runtime's stop-the-world pauses exactly, from
+// the kernel, and attributes them to the spans they interrupted.
+//
+// Two uprobes on the own executable (entry of runtime.stopTheWorldWithSema,
+// every RET of runtime.startTheWorldWithSema; see package
+// [github.com/verdict-obs/verdict/bpf/uprobe/stw]) record each pause as a
+// [start, end] window. The windows are drained from a BPF ring buffer on a
+// timer, and whenever a span ends while unread windows wait, into a bounded
+// ring in memory. [Probe.SpanEnd] then adds to the span:
+//
+//   - verdict.gc.stw.duration: seconds of the span's duration during which
+//     the world was stopped (only the overlapping part of each window);
+//   - verdict.gc.stw.count: how many pauses overlapped the span.
+//
+// Spans that no pause overlapped get no attributes. Every stop counts, not
+// only those of the garbage collector: a ReadMemStats or GOMAXPROCS stop
+// pauses the request just the same (the pause-length histogram carries the
+// reason).
+//
+// The probe needs root or CAP_BPF+CAP_PERFMON; without them [Probe.Start]
+// returns an error wrapping os.ErrPermission or bpf.ErrNotSupported and
+// [Probe.Status] says why. Until Start succeeds and after Shutdown, SpanEnd
+// adds nothing.
+package gcstw

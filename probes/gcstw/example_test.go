@@ -1,0 +1,33 @@
+package gcstw_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/verdict-obs/verdict/probes/gcstw"
+)
+
+// Start the probe, and let the span pipeline ask it, when a span ends, how
+// long the world was stopped during the span.
+func ExampleNew() {
+	ctx := context.Background()
+	p := gcstw.New()
+	if err := p.Start(ctx); err != nil {
+		// Without privileges: carry on without the signal.
+		fmt.Println("gcstw off:", p.Status().Reason != "")
+		return
+	}
+	defer p.Shutdown(ctx)
+
+	start := time.Now()
+	runtime.GC() // the request's work
+	end := time.Now()
+
+	attrs := p.SpanEnd(trace.SpanContext{}, start, end, nil)
+	fmt.Println(len(attrs)) // verdict.gc.stw.duration and verdict.gc.stw.count
+	// (Runs only with privileges, so it has no Output check.)
+}

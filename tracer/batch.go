@@ -90,6 +90,9 @@ func (s *pipeStats) recordExport(n int, err error, shuttingDown bool) {
 		return
 	}
 	if shuttingDown {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("export still in flight at the shutdown deadline: %w", err)
+		}
 		s.atShutdown.Add(uint64(n))
 	} else {
 		s.exportFailed.Add(uint64(n))
@@ -184,28 +187,72 @@ func (b *batcher[T]) enqueue(x T) {
 	}
 }
 
+// Backoff after a failed export: while it runs the worker takes nothing from
+// the queue, so new items are dropped at enqueue (an atomic add) instead of
+// being encoded for an exporter that is down. An exporter that fails fast
+// (connection refused) would otherwise keep a core busy encoding batches
+// that are thrown away.
+const (
+	minBackoff = time.Second
+	maxBackoff = 30 * time.Second
+)
+
 func (b *batcher[T]) run() {
 	defer close(b.done)
 	batch := make([]T, 0, b.limits.batchSize)
 	timer := time.NewTimer(b.limits.interval)
 	defer timer.Stop()
+	var (
+		backoff     time.Duration
+		backoffDone <-chan time.Time
+		retry       *time.Timer
+	)
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
+	// afterExport starts or ends the backoff depending on the outcome.
+	afterExport := func() {
+		if !b.stats.failing.Load() {
+			backoff, backoffDone = 0, nil
+			return
+		}
+		backoff = min(max(2*backoff, minBackoff), maxBackoff)
+		if retry == nil {
+			retry = time.NewTimer(backoff)
+		} else {
+			retry.Reset(backoff)
+		}
+		backoffDone = retry.C
+	}
 	for {
+		queue := b.queue
+		if backoffDone != nil {
+			queue = nil
+		}
 		select {
-		case x := <-b.queue:
+		case x := <-queue:
 			batch = append(batch, x)
 			if len(batch) >= b.limits.batchSize {
 				batch = b.exportBatch(batch)
+				afterExport()
 				timer.Reset(b.limits.interval)
 			}
+		case <-backoffDone:
+			backoffDone = nil
 		case <-timer.C:
-			if len(batch) > 0 {
+			if len(batch) > 0 && backoffDone == nil {
 				batch = b.exportBatch(batch)
+				afterExport()
 			}
 			b.stats.warnOnce()
 			timer.Reset(b.limits.interval)
 		case reply := <-b.flushCh:
+			// An explicit flush tries the exporter even during a backoff.
 			var err error
 			batch, err = b.drain(batch)
+			afterExport()
 			reply <- err
 		case <-b.stopCh:
 			batch, _ = b.drain(batch)
@@ -244,7 +291,8 @@ func (b *batcher[T]) drain(batch []T) ([]T, error) {
 func (b *batcher[T]) exportBatch(batch []T) []T {
 	n := len(batch)
 	if b.ctx.Err() != nil {
-		b.stats.recordExport(n, context.Cause(b.ctx), true)
+		// Shutdown's deadline passed before this batch could be tried.
+		b.stats.atShutdown.Add(uint64(n))
 	} else {
 		ctx, cancel := context.WithTimeout(b.ctx, b.limits.exportTimeout)
 		err := b.export(ctx, batch)

@@ -88,6 +88,8 @@ func goid() uint64 {
 type countingProcessor struct{ ended atomic.Int64 }
 
 func (p *countingProcessor) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
-func (p *countingProcessor) OnEnd(sdktrace.ReadOnlySpan)                    { p.ended.Add(1) }
-func (p *countingProcessor) Shutdown(context.Context) error                 { return nil }
-func (p *countingProcessor) ForceFlush(context.Context) error               { return nil }
+func (p *countingProcessor) OnEnd(sdktrace.ReadOnlySpan)                     { p.ended.Add(1) }
+func (p *countingProcessor) Shutdown(context.Context) error                  { return nil }
+func (p *countingProcessor) ForceFlush(context.Context) error                { return nil }
+
+func attributeKey(k string) attribute.Key { return attribute.Key(k) }

@@ -117,3 +117,9 @@ func shutdown(t testing.TB, tr *Tracer) {
 		t.Errorf("Shutdown: %v", err)
 	}
 }
+
+type discardLogExporter struct{}
+
+func (discardLogExporter) Export(context.Context, []sdklog.Record) error { return nil }
+func (discardLogExporter) Shutdown(context.Context) error                { return nil }
+func (discardLogExporter) ForceFlush(context.Context) error              { return nil }

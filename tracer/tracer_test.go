@@ -710,5 +710,3 @@ func TestDropErrorMessage(t *testing.T) {
 		}
 	}
 }
-
-

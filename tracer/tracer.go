@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -444,7 +445,7 @@ func (t *Tracer) Status() Status {
 	}
 
 	pc := Component{Name: "propagation", Kind: KindPropagation, State: probes.StateOn,
-		Detail: strings.Join(t.prop.Fields(), ", ")}
+		Detail: strings.Join(slices.Sorted(slices.Values(t.prop.Fields())), ", ")}
 	switch {
 	case t.disabled:
 		pc.State, pc.Reason = probes.StateOff, "OTEL_SDK_DISABLED=true"

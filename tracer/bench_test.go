@@ -118,3 +118,29 @@ func (h benchHook) SpanEnd(_ trace.SpanContext, start, end time.Time, dst []attr
 	}
 	return append(dst, attribute.Bool("bench.hooked", true), attribute.Int64("bench.duration_ns", int64(end.Sub(start))))
 }
+
+// BenchmarkSpanVsSDKBatch: one span start+end through verdict's pipeline
+// and through a plain SDK TracerProvider with the SDK's BatchSpanProcessor,
+// both with a no-op exporter, in the same run.
+func BenchmarkSpanVsSDKBatch(b *testing.B) {
+	b.Run("verdict", func(b *testing.B) {
+		tr := benchTracer(b, WithSpanExporter(tracetest.NewNoopExporter()))
+		benchSpans(b, tr.TracerProvider().Tracer("bench"))
+	})
+	b.Run("sdk-batch-span-processor", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+			sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		defer tp.Shutdown(context.Background())
+		benchSpans(b, tp.Tracer("bench"))
+	})
+}
+
+func benchSpans(b *testing.B, tracer trace.Tracer) {
+	ctx, root := tracer.Start(context.Background(), "root")
+	defer root.End()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, s := tracer.Start(ctx, "op")
+		s.End()
+	}
+}

@@ -229,7 +229,6 @@ func (s *setup) startPrometheus(addr string) (namedReader, error) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String() + "/metrics"
-	s.t.promURL = url
 	s.t.closers = append(s.t.closers, func(ctx context.Context) error {
 		err := srv.Shutdown(ctx)
 		if err != nil {

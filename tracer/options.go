@@ -419,3 +419,18 @@ func withBatchLimits(b batchLimits) Option {
 		return c
 	})
 }
+
+// joinOptions bundles options into one, applied in order. Tracer code uses
+// it to build a public option from internal ones, e.g.
+//
+//	func WithEBPF() Option { p := ebpf.New(); return joinOptions(WithProbes(p), withSpanHooks(p.Hook())) }
+func joinOptions(opts ...Option) Option {
+	return optionFunc(func(c config) config {
+		for _, o := range opts {
+			if o != nil {
+				c = o.apply(c)
+			}
+		}
+		return c
+	})
+}

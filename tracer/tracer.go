@@ -36,8 +36,9 @@ import (
 
 // Tracer is a running verdict setup: the OpenTelemetry providers, their
 // exporters, the span pipeline, the probes and the trace-correlated logger.
-// Its methods are safe for concurrent use. Create it with [Start]; release
-// it with [Tracer.Shutdown].
+// Its methods are safe for concurrent use, and safe on a nil *Tracer (they
+// then act as no-ops), so a deferred Shutdown cannot panic when Start
+// failed. Create it with [Start]; release it with [Tracer.Shutdown].
 type Tracer struct {
 	service  string
 	disabled bool
@@ -58,7 +59,6 @@ type Tracer struct {
 	signals []*signalState
 	sampler string
 	probes  []*probeState
-	promURL string
 	selfReg metric.Registration
 
 	closers  []func(context.Context) error
@@ -368,19 +368,39 @@ func (s *setup) registerSelfMetrics() error {
 
 // TracerProvider returns the tracer provider (a no-op one when the SDK is
 // disabled). After Shutdown its tracers are no-ops.
-func (t *Tracer) TracerProvider() trace.TracerProvider { return t.tpAPI }
+func (t *Tracer) TracerProvider() trace.TracerProvider {
+	if t == nil {
+		return tracenoop.NewTracerProvider()
+	}
+	return t.tpAPI
+}
 
 // MeterProvider returns the meter provider (a no-op one when the SDK is
 // disabled). After Shutdown nothing it records is exported.
-func (t *Tracer) MeterProvider() metric.MeterProvider { return t.mpAPI }
+func (t *Tracer) MeterProvider() metric.MeterProvider {
+	if t == nil {
+		return metricnoop.NewMeterProvider()
+	}
+	return t.mpAPI
+}
 
 // LoggerProvider returns the OpenTelemetry logger provider behind
 // [Tracer.Logger] (a no-op one when the SDK is disabled).
-func (t *Tracer) LoggerProvider() otellog.LoggerProvider { return t.lpAPI }
+func (t *Tracer) LoggerProvider() otellog.LoggerProvider {
+	if t == nil {
+		return lognoop.NewLoggerProvider()
+	}
+	return t.lpAPI
+}
 
 // Propagator returns the text map propagator (W3C tracecontext and baggage
 // unless [WithPropagators] was given).
-func (t *Tracer) Propagator() propagation.TextMapPropagator { return t.prop }
+func (t *Tracer) Propagator() propagation.TextMapPropagator {
+	if t == nil {
+		return propagation.NewCompositeTextMapPropagator()
+	}
+	return t.prop
+}
 
 // Logger returns the trace-correlated logger. A record logged with a
 // context that carries a valid span gets trace_id and span_id (hex); every
@@ -388,11 +408,18 @@ func (t *Tracer) Propagator() propagation.TextMapPropagator { return t.prop }
 // logs pipeline (with the span context as the record's trace context) and to
 // the handlers of [WithLogHandler]. After Shutdown the logger still writes to
 // the console and the extra handlers; the OpenTelemetry part is a no-op.
-func (t *Tracer) Logger() *slog.Logger { return t.logger }
+//
+// On a nil *Tracer (Start failed) it returns [slog.Default].
+func (t *Tracer) Logger() *slog.Logger {
+	if t == nil {
+		return slog.Default()
+	}
+	return t.logger
+}
 
 // ForceFlush exports everything buffered now, within ctx.
 func (t *Tracer) ForceFlush(ctx context.Context) error {
-	if t.disabled || t.shut.Load() {
+	if t == nil || t.disabled || t.shut.Load() {
 		return nil
 	}
 	return errors.Join(t.tp.ForceFlush(ctx), t.mp.ForceFlush(ctx), t.lp.ForceFlush(ctx))
@@ -400,6 +427,9 @@ func (t *Tracer) ForceFlush(ctx context.Context) error {
 
 // Status reports what runs, what is off and why.
 func (t *Tracer) Status() Status {
+	if t == nil {
+		return Status{ShutDown: true}
+	}
 	st := Status{Service: t.service, Disabled: t.disabled, ShutDown: t.shut.Load()}
 	names := []string{semconv.SignalTraces, semconv.SignalMetrics, semconv.SignalLogs}
 	for i, name := range names {
@@ -493,7 +523,7 @@ func errString(err error) string {
 // Only the first call does the work; later calls return nil. Afterwards the
 // providers' instruments are no-ops.
 func (t *Tracer) Shutdown(ctx context.Context) error {
-	if !t.shut.CompareAndSwap(false, true) {
+	if t == nil || !t.shut.CompareAndSwap(false, true) {
 		return nil
 	}
 	if ctx == nil {

@@ -711,3 +711,69 @@ func TestDropErrorMessage(t *testing.T) {
 		}
 	}
 }
+
+func TestNilTracerIsSafe(t *testing.T) {
+	var tr *Tracer
+	if err := tr.Shutdown(context.Background()); err != nil {
+		t.Error(err)
+	}
+	if err := tr.ForceFlush(context.Background()); err != nil {
+		t.Error(err)
+	}
+	_, span := tr.TracerProvider().Tracer("x").Start(context.Background(), "op")
+	span.End()
+	tr.MeterProvider().Meter("x")
+	tr.LoggerProvider().Logger("x")
+	tr.Propagator().Fields()
+	tr.Logger().Debug("nil tracer logs to the slog default")
+	if !tr.Status().ShutDown {
+		t.Error("nil Tracer status not shut down")
+	}
+}
+
+func TestJoinOptions(t *testing.T) {
+	h := newDurationHook()
+	p := &testProbe{name: "joined"}
+	exp := tracetest.NewInMemoryExporter()
+	tr, err := Start(context.Background(), quiet(), WithoutGlobals(), joinOptions(WithProbes(p), nil, withSpanHooks(h)),
+		WithSpanExporter(exp), WithMetricReader(sdkmetric.NewManualReader()), WithLogExporter(&memLogExporter{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, tr)
+	_, span := tr.TracerProvider().Tracer("x").Start(context.Background(), "op")
+	span.End()
+	if s, e := h.counts(); s != 1 || e != 1 {
+		t.Errorf("hook calls %d/%d", s, e)
+	}
+	if _, ok := tr.Status().Component("joined"); !ok {
+		t.Error("probe of joined option missing")
+	}
+}
+
+// hookProbe is a probe that is also a span hook: Start registers it.
+type hookProbe struct {
+	testProbe
+	*durationHook
+}
+
+func TestProbeThatIsAHookIsRegistered(t *testing.T) {
+	ok := &hookProbe{testProbe{name: "ok"}, newDurationHook()}
+	failed := &hookProbe{testProbe{name: "failed", startErr: errors.New("no")}, newDurationHook()}
+	exp := tracetest.NewInMemoryExporter()
+	tr, err := Start(context.Background(), quiet(), WithoutGlobals(), WithProbes(ok, failed),
+		WithLogger(slog.New(slog.DiscardHandler)),
+		WithSpanExporter(exp), WithMetricReader(sdkmetric.NewManualReader()), WithLogExporter(&memLogExporter{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, tr)
+	_, span := tr.TracerProvider().Tracer("x").Start(context.Background(), "op")
+	span.End()
+	if s, _ := ok.counts(); s != 1 {
+		t.Errorf("started probe-hook saw %d starts, want 1", s)
+	}
+	if s, _ := failed.counts(); s != 0 {
+		t.Errorf("probe-hook that failed to start saw %d starts, want 0", s)
+	}
+}

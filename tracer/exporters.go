@@ -148,7 +148,11 @@ func (s *setup) metricReaders(ctx context.Context) ([]namedReader, string, error
 		out = append(out, namedReader{reader: r, desc: fmt.Sprintf("%T", r)})
 	}
 	if s.cfg.prometheusSet {
-		r, err := s.startPrometheus(s.cfg.prometheusAddr)
+		addr := s.cfg.prometheusAddr
+		if addr == "" {
+			addr = "localhost:9464"
+		}
+		r, err := s.startPrometheus(addr)
 		if err != nil {
 			return nil, "", err
 		}

@@ -212,7 +212,7 @@ func WithMetricReader(r sdkmetric.Reader) Option {
 
 // WithPrometheus serves the metrics in the Prometheus exposition format at
 // http://addr/metrics (addr as for [net.Listen], e.g. ":9464" or
-// "127.0.0.1:0"). It replaces the exporters named by OTEL_METRICS_EXPORTER,
+// "127.0.0.1:0"; empty means "localhost:9464"). It replaces the exporters named by OTEL_METRICS_EXPORTER,
 // like [WithMetricReader]. Start fails if addr cannot be listened on.
 // [Status] reports the bound address.
 func WithPrometheus(addr string) Option {

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/trace"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -297,3 +299,62 @@ func TestExporterDownMemoryBounded(t *testing.T) {
 }
 
 var semconvPad = attributeKey("test.pad")
+
+// blockingExporter blocks every export until released: a collector that
+// accepts the connection and never answers.
+type blockingExporter struct {
+	release chan struct{}
+	mu      sync.Mutex
+	got     int
+}
+
+func (e *blockingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	select {
+	case <-e.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e.mu.Lock()
+	e.got += len(spans)
+	e.mu.Unlock()
+	return nil
+}
+
+func (e *blockingExporter) Shutdown(context.Context) error { return nil }
+
+func TestSlowExporterNeverBlocksTheHost(t *testing.T) {
+	exp := &blockingExporter{release: make(chan struct{})}
+	reader := sdkmetric.NewManualReader()
+	tr, err := Start(context.Background(), quiet(), WithoutGlobals(), WithLogger(slog.New(slog.DiscardHandler)),
+		WithSpanExporter(exp), WithMetricReader(reader), WithLogExporter(&memLogExporter{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// If ending a span waited for the exporter, this loop would never end.
+	const n = 5000
+	spanLoop(tr.TracerProvider().Tracer("test"), n, "")
+	c, _ := tr.Status().Component("traces")
+	if c.Dropped < n-2048-512 || c.Dropped > n-2048 {
+		t.Errorf("dropped %d of %d with the exporter stuck, want between %d and %d", c.Dropped, n, n-2048-512, n-2048)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	if got := sumValue(rm, semconv.MetricDropped, map[string]string{semconv.AttrDropReason: semconv.DropQueueFull}); uint64(got) != c.Dropped {
+		t.Errorf("%s{queue_full} = %d, want %d", semconv.MetricDropped, got, c.Dropped)
+	}
+
+	close(exp.release)
+	err = tr.Shutdown(context.Background())
+	var de *DropError
+	if !errors.As(err, &de) || de.QueueFull != c.Dropped || de.ExportFailed != 0 || de.AtShutdown != 0 {
+		t.Errorf("Shutdown = %v", err)
+	}
+	if !strings.Contains(err.Error(), "exporter too slow") {
+		t.Errorf("Shutdown error %q does not say the exporter was too slow", err)
+	}
+	if uint64(exp.got)+c.Dropped != n {
+		t.Errorf("exported %d + dropped %d != %d: spans lost without being counted", exp.got, c.Dropped, n)
+	}
+}

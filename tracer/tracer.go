@@ -188,6 +188,11 @@ func (t *Tracer) setSlogDefault(cfg config) {
 
 func (s *setup) build(ctx context.Context, local slog.Handler, sampler sdktrace.Sampler) error {
 	t, cfg := s.t, s.cfg
+	if cfg.globals {
+		// First, so that errors the SDK reports while being built reach
+		// the diagnostics logger too.
+		otel.SetErrorHandler(&diagErrorHandler{diag: t.diag})
+	}
 	res := s.resource(ctx)
 	if v, ok := res.Set().Value(otelsemconv.ServiceNameKey); ok {
 		t.service = v.AsString()
@@ -270,7 +275,6 @@ func (s *setup) build(ctx context.Context, local slog.Handler, sampler sdktrace.
 		otel.SetMeterProvider(t.mp)
 		logglobal.SetLoggerProvider(t.lp)
 		otel.SetTextMapPropagator(t.prop)
-		otel.SetErrorHandler(&diagErrorHandler{diag: t.diag})
 	}
 
 	otelH := otelslog.NewHandler(semconv.InstrumentationName, otelslog.WithLoggerProvider(t.lp))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +52,12 @@ func (e *DropError) Error() string {
 	case e.QueueFull == 0 && e.ExportFailed == 0:
 		reason = "shutdown deadline passed"
 	}
+	unit := e.Unit
+	if e.Total() == 1 {
+		unit = strings.TrimSuffix(unit, "s")
+	}
 	return fmt.Sprintf("%s: %s %s dropped: %s (queue full %s, export failed %s, at shutdown %s)",
-		e.Signal, commas(e.Total()), e.Unit, reason, commas(e.QueueFull), commas(e.ExportFailed), commas(e.AtShutdown))
+		e.Signal, commas(e.Total()), unit, reason, commas(e.QueueFull), commas(e.ExportFailed), commas(e.AtShutdown))
 }
 
 // Is makes errors.Is(err, ErrDropped) true.

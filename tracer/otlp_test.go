@@ -233,15 +233,18 @@ func spanLoop(tr trace.Tracer, n int, pad string) {
 func TestExporterDownShutdownBounded(t *testing.T) {
 	for _, protocol := range []string{ProtocolGRPC, ProtocolHTTPProtobuf} {
 		t.Run(protocol, func(t *testing.T) {
-			clearOTLPEnv(t)
-			t.Setenv("OTEL_METRICS_EXPORTER", "none")
-			t.Setenv("OTEL_LOGS_EXPORTER", "none")
+			clearOTLPEnv(t) // all three signals over OTLP, to a closed port
 			tr, err := Start(context.Background(), quiet(), WithoutGlobals(), WithLogger(slog.New(slog.DiscardHandler)),
 				WithOTLPEndpoint("http://"+closedPort(t)), WithOTLPProtocol(protocol))
 			if err != nil {
 				t.Fatal(err)
 			}
 			spanLoop(tr.TracerProvider().Tracer("test"), 10_000, "")
+			counter, _ := tr.MeterProvider().Meter("test").Int64Counter("test.requests")
+			counter.Add(context.Background(), 1)
+			for range 100 {
+				tr.Logger().Info("lost")
+			}
 
 			const deadline = time.Second
 			ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -258,6 +261,9 @@ func TestExporterDownShutdownBounded(t *testing.T) {
 			var de *DropError
 			if !errors.As(err, &de) || de.Total() != 10_000 || !strings.Contains(err.Error(), "traces: 10,000 spans dropped: exporter unavailable") {
 				t.Errorf("Shutdown error = %v, want all 10,000 spans reported dropped", err)
+			}
+			if !strings.Contains(err.Error(), "logs: 100 records dropped") || !strings.Contains(err.Error(), "metrics: ") {
+				t.Errorf("Shutdown error = %v, want the 100 log records and the metric points reported dropped", err)
 			}
 		})
 	}

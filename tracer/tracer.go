@@ -59,7 +59,6 @@ type Tracer struct {
 	signals []*signalState
 	sampler string
 	probes  []*probeState
-	selfReg metric.Registration
 
 	closers  []func(context.Context) error
 	prevSlog *slog.Logger
@@ -349,7 +348,7 @@ func (s *setup) registerSelfMetrics() error {
 	}
 	stats := s.stats
 	type key struct{ signal, reason string }
-	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		sums := map[key]uint64{}
 		for _, st := range stats {
 			sums[key{st.signal, semconv.DropQueueFull}] += st.queueFull.Load()
@@ -363,11 +362,7 @@ func (s *setup) registerSelfMetrics() error {
 		}
 		return nil
 	}, counter)
-	if err != nil {
-		return err
-	}
-	s.t.selfReg = reg
-	return nil
+	return err
 }
 
 // TracerProvider returns the tracer provider (a no-op one when the SDK is
@@ -546,11 +541,8 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("probe %s: shutdown: %w", p.entry.probe.Name(), err))
 		}
 	}
-	if t.selfReg != nil {
-		if err := t.selfReg.Unregister(); err != nil {
-			errs = append(errs, fmt.Errorf("self-metrics: %w", err))
-		}
-	}
+	// The self-metric callback stays registered so that the final metric
+	// export carries the final drop counts.
 	// The three providers shut down in parallel so that a dead traces
 	// exporter does not eat the metrics' and logs' share of the deadline.
 	var (
@@ -574,14 +566,23 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 		shut(2, t.lp.Shutdown)
 	}
 	wg.Wait()
+	// A signal that dropped telemetry is reported by its DropErrors, which
+	// name the count and carry the exporter's error; its provider's
+	// shutdown error would only repeat the cause.
+	for i, sig := range t.signals {
+		var drops []error
+		for _, st := range sig.stats {
+			if e := st.dropError(); e != nil {
+				drops = append(drops, e)
+			}
+		}
+		if len(drops) > 0 {
+			perr[i] = errors.Join(drops...)
+		}
+	}
 	errs = append(errs, perr[:]...)
 	for _, c := range t.closers {
 		errs = append(errs, c(ctx))
-	}
-	for _, sig := range t.signals {
-		for _, st := range sig.stats {
-			errs = append(errs, st.dropError())
-		}
 	}
 	return errors.Join(errs...)
 }

@@ -78,7 +78,11 @@ func (s *setup) protocol(signal string) string {
 }
 
 func (s *setup) otlpDesc(signal, protocol string) string {
-	return "otlp/" + strings.TrimPrefix(protocol, "http/") + " " + s.env.otlpEndpoint(signal, protocol, s.cfg.otlpEndpoint)
+	transport := "otlp/http"
+	if protocol == ProtocolGRPC {
+		transport = "otlp/grpc"
+	}
+	return transport + " " + s.env.otlpEndpoint(signal, protocol, s.cfg.otlpEndpoint)
 }
 
 // httpURL is the option endpoint with the signal path appended.

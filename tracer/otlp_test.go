@@ -78,7 +78,11 @@ func TestOTLPRoundTrip(t *testing.T) {
 			}
 			for _, name := range []string{"traces", "metrics", "logs"} {
 				c, _ := tr.Status().Component(name)
-				if c.State != probes.StateOn || !strings.Contains(c.Detail, endpoint) {
+				transport := "otlp/http "
+				if tc.protocol == otlptest.ProtocolGRPC {
+					transport = "otlp/grpc "
+				}
+				if c.State != probes.StateOn || !strings.HasPrefix(c.Detail, transport+endpoint) {
 					t.Errorf("%s component = %+v, want on with %s", name, c, endpoint)
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -142,6 +143,9 @@ func Start(ctx context.Context, opts ...Option) (*Tracer, error) {
 	if s.env.disabled {
 		t.disabled = true
 		t.service = cfg.serviceName
+		if t.service == "" {
+			t.service = os.Getenv("OTEL_SERVICE_NAME")
+		}
 		t.tpAPI, t.mpAPI, t.lpAPI = tracenoop.NewTracerProvider(), metricnoop.NewMeterProvider(), lognoop.NewLoggerProvider()
 		t.logger = slog.New(&levelHandler{level: cfg.logLevel, next: local})
 		if _, err := s.startProbes(ctx); err != nil {

@@ -1,0 +1,159 @@
+package goruntime
+
+import (
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// pauseRingSize is the number of GC cycles the runtime keeps pause
+// durations and end times for (len(runtime.MemStats.PauseNs)).
+const pauseRingSize = 256
+
+// checkQuantum is the longest a span end trusts the pause cache without
+// asking the runtime whether a GC cycle finished since: at most one
+// goroutine in the process reads the GC count per quantum, so span ends
+// do not contend on the runtime's metrics lock. A GC cycle that ends within
+// the last quantum of a span may be missed by that span.
+const checkQuantum = 100 * time.Microsecond
+
+// gcPauses caches the runtime's recent GC pauses (one entry per GC cycle:
+// its total stop-the-world time and the end of its last pause) so that span
+// ends can find the pauses that overlapped them without locks or
+// allocations. Writers hold mu and publish through a sequence lock; readers
+// retry when a write overlapped their read.
+type gcPauses struct {
+	mu        sync.Mutex    // serialises refresh and drain
+	stats     debug.GCStats // reused buffers
+	count     []metrics.Sample
+	drainedGC int64 // GC count up to which pauses were handed to drain
+
+	seq   atomic.Uint64 // odd while a refresh writes the ring
+	n     atomic.Int64  // valid entries in ends/durs
+	numGC atomic.Int64  // GC count the ring reflects
+	ends  [pauseRingSize]atomic.Int64 // unix ns, most recent first
+	durs  [pauseRingSize]atomic.Int64 // ns
+
+	lastCheck atomic.Int64 // unix ns of the last GC-count check
+	torn      atomic.Uint64
+}
+
+func newGCPauses() *gcPauses {
+	g := &gcPauses{
+		count: []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}},
+	}
+	g.stats.Pause = make([]time.Duration, 0, 2*pauseRingSize+3)
+	g.stats.PauseEnd = make([]time.Time, 0, pauseRingSize)
+	g.mu.Lock()
+	g.refreshLocked()
+	g.drainedGC = g.numGC.Load()
+	g.mu.Unlock()
+	return g
+}
+
+// refreshLocked copies the runtime's pause history into the ring. g.mu held.
+func (g *gcPauses) refreshLocked() {
+	debug.ReadGCStats(&g.stats)
+	n := min(len(g.stats.Pause), len(g.stats.PauseEnd), pauseRingSize)
+	g.seq.Add(1)
+	for i := range n {
+		g.ends[i].Store(g.stats.PauseEnd[i].UnixNano())
+		g.durs[i].Store(int64(g.stats.Pause[i]))
+	}
+	g.n.Store(int64(n))
+	g.numGC.Store(g.stats.NumGC)
+	g.seq.Add(1)
+}
+
+// refreshIfChanged reads the GC count and refreshes the ring if it moved.
+func (g *gcPauses) refreshIfChanged() {
+	g.mu.Lock()
+	metrics.Read(g.count)
+	if int64(g.count[0].Value.Uint64()) != g.numGC.Load() {
+		g.refreshLocked()
+	}
+	g.mu.Unlock()
+}
+
+// maybeCheck makes sure GC cycles that ended before now are in the ring,
+// asking the runtime at most once per checkQuantum process-wide.
+func (g *gcPauses) maybeCheck(now int64) {
+	last := g.lastCheck.Load()
+	if now-last < int64(checkQuantum) || !g.lastCheck.CompareAndSwap(last, now) {
+		return
+	}
+	if !g.mu.TryLock() {
+		return // a refresh is under way
+	}
+	metrics.Read(g.count)
+	if int64(g.count[0].Value.Uint64()) != g.numGC.Load() {
+		g.refreshLocked()
+	}
+	g.mu.Unlock()
+}
+
+// overlap returns how many cached GC cycles' pauses overlap [start, end]
+// (unix ns) and the pause time inside it. The runtime keeps one total and
+// one end time per cycle, so a cycle's pause is taken as the interval of
+// that length ending at its end time and clipped to the span.
+func (g *gcPauses) overlap(start, end int64) (count int, total int64) {
+	for range 8 {
+		s1 := g.seq.Load()
+		if s1&1 != 0 {
+			continue
+		}
+		count, total = 0, 0
+		n := int(g.n.Load())
+		for i := range n {
+			e := g.ends[i].Load()
+			if e < start {
+				break // most recent first
+			}
+			d := g.durs[i].Load()
+			b := e - d
+			if b > end {
+				continue
+			}
+			lo, hi := max(b, start), min(e, end)
+			count++
+			if hi > lo {
+				total += hi - lo
+			}
+		}
+		if g.seq.Load() == s1 {
+			return count, total
+		}
+	}
+	g.torn.Add(1)
+	return 0, 0
+}
+
+// drain refreshes the ring and calls fn for every pause of a GC cycle that
+// finished since the previous drain, oldest first. It returns how many such
+// pauses had already left the runtime's history (more than 256 cycles
+// between drains).
+func (g *gcPauses) drain(fn func(pause time.Duration, end time.Time)) (missed int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	metrics.Read(g.count)
+	if int64(g.count[0].Value.Uint64()) != g.numGC.Load() {
+		g.refreshLocked()
+	}
+	num := g.stats.NumGC
+	fresh := num - g.drainedGC
+	if fresh <= 0 {
+		return 0
+	}
+	n := min(len(g.stats.Pause), len(g.stats.PauseEnd))
+	if fresh > int64(n) {
+		missed = fresh - int64(n)
+		fresh = int64(n)
+	}
+	for i := int(fresh) - 1; i >= 0; i-- {
+		fn(g.stats.Pause[i], g.stats.PauseEnd[i])
+	}
+	g.drainedGC = num
+	return missed
+}

@@ -30,9 +30,9 @@ type gcPauses struct {
 	count     []metrics.Sample
 	drainedGC int64 // GC count up to which pauses were handed to drain
 
-	seq   atomic.Uint64 // odd while a refresh writes the ring
-	n     atomic.Int64  // valid entries in ends/durs
-	numGC atomic.Int64  // GC count the ring reflects
+	seq   atomic.Uint64               // odd while a refresh writes the ring
+	n     atomic.Int64                // valid entries in ends/durs
+	numGC atomic.Int64                // GC count the ring reflects
 	ends  [pauseRingSize]atomic.Int64 // unix ns, most recent first
 	durs  [pauseRingSize]atomic.Int64 // ns
 

@@ -192,6 +192,7 @@ func TestAllocationPressureVisible(t *testing.T) {
 	defer func() { _ = mp.Shutdown(context.Background()) }()
 	p := manualProbe(t, WithMeterProvider(mp))
 	s0 := p.Snapshot()
+	time.Sleep(2 * time.Millisecond) // a rate window closes: the base is sA
 	p.collect(time.Now())
 	sA := p.Snapshot()
 	allocPressure(300 * time.Millisecond)

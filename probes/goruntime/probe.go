@@ -51,6 +51,7 @@ type Probe struct {
 	pending pauseWindow
 
 	pauses   *gcPauses
+	anaMu    sync.Mutex // serialises the hotspot and blocking analyses
 	hot      *hotspotter
 	blk      *blockAnalyzer
 	inst     *instruments
@@ -310,7 +311,9 @@ func (p *Probe) collectLocked(now time.Time) {
 }
 
 func (p *Probe) analyzeHotspots(now time.Time) {
+	p.anaMu.Lock()
 	res, ok := p.hot.round(now)
+	p.anaMu.Unlock()
 	if !ok {
 		return
 	}
@@ -326,7 +329,9 @@ func (p *Probe) analyzeHotspots(now time.Time) {
 }
 
 func (p *Probe) analyzeBlocking(now time.Time) {
+	p.anaMu.Lock()
 	res, newLeaks := p.blk.round(now)
+	p.anaMu.Unlock()
 	p.mu.Lock()
 	p.snap.Blocking = res
 	p.mu.Unlock()

@@ -157,40 +157,48 @@ func (s *sampler) fill(now time.Time) {
 	c.MutexWaitRate = max(0, s.f64(sMutexWait)-s.baseMutex) / sec
 	if h := s.samples[sSchedLatencies].Value; h.Kind() == metrics.KindFloat64Histogram {
 		hist := h.Float64Histogram()
-		c.SchedLatencyP50 = secondsToDuration(deltaQuantile(hist, s.baseSched, 0.50))
-		c.SchedLatencyP99 = secondsToDuration(deltaQuantile(hist, s.baseSched, 0.99))
+		p50, p99 := deltaQuantiles(hist, s.baseSched)
+		c.SchedLatencyP50 = secondsToDuration(p50)
+		c.SchedLatencyP99 = secondsToDuration(p99)
 	}
 	s.rebase(now)
 }
 
-// deltaQuantile returns the q-quantile of the histogram of the observations
-// made since base (cumulative counts of the same buckets), as the upper
-// bound of the bucket holding it (the lower bound for the last, open
-// bucket). It returns 0 when nothing was observed.
-func deltaQuantile(h *metrics.Float64Histogram, base []uint64, q float64) float64 {
+// deltaQuantiles returns the median and the 99th percentile of the
+// observations the histogram received since base (cumulative counts of the
+// same buckets), each as the upper bound of the bucket holding it (the lower
+// bound for the last, open bucket). Both are 0 when nothing was observed.
+func deltaQuantiles(h *metrics.Float64Histogram, base []uint64) (p50, p99 float64) {
 	if len(base) != len(h.Counts) {
-		return 0
+		return 0, 0
 	}
 	var total uint64
 	for i, c := range h.Counts {
 		total += c - min(base[i], c)
 	}
 	if total == 0 {
-		return 0
+		return 0, 0
 	}
-	rank := uint64(math.Ceil(q * float64(total)))
+	r50 := (total + 1) / 2
+	r99 := total - total/100
 	var seen uint64
 	for i, c := range h.Counts {
 		seen += c - min(base[i], c)
-		if seen >= rank {
-			hi := h.Buckets[i+1]
-			if math.IsInf(hi, 1) {
-				return h.Buckets[i]
-			}
-			return hi
+		if p50 == 0 && seen >= r50 {
+			p50 = bucketValue(h, i)
+		}
+		if seen >= r99 {
+			return p50, bucketValue(h, i)
 		}
 	}
-	return 0
+	return p50, 0
+}
+
+func bucketValue(h *metrics.Float64Histogram, i int) float64 {
+	if hi := h.Buckets[i+1]; !math.IsInf(hi, 1) {
+		return hi
+	}
+	return h.Buckets[i]
 }
 
 func secondsToDuration(s float64) time.Duration {

@@ -132,3 +132,13 @@ func BenchmarkCollectionRatio(b *testing.B) {
 		})
 	}
 }
+
+type runtimeStats struct{ s []metrics.Sample }
+
+func (r *runtimeStats) gcCycles() uint64 {
+	if r.s == nil {
+		r.s = []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	}
+	metrics.Read(r.s)
+	return r.s[0].Value.Uint64()
+}

@@ -100,8 +100,9 @@ func WithoutMetrics() Option {
 	})
 }
 
-// WithLogger sets the logger the probe reports through (hotspot and leak
-// findings at Info, problems at Warn). A nil logger is ignored; the default
+// WithLogger sets the logger the probe reports through (the top allocation
+// site of each hotspot analysis at Debug, newly suspected goroutine leaks
+// and problems at Warn). A nil logger is ignored; the default
 // discards everything.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c config) config {

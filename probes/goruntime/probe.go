@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -320,7 +321,7 @@ func (p *Probe) analyzeHotspots(now time.Time) {
 	p.mu.Lock()
 	p.snap.Hotspots = res
 	p.mu.Unlock()
-	if len(res.Sites) > 0 && p.cfg.logger.Enabled(context.Background(), -4) {
+	if len(res.Sites) > 0 && p.cfg.logger.Enabled(context.Background(), slog.LevelDebug) {
 		top := res.Sites[0]
 		p.cfg.logger.Debug("runtime probe: allocation hotspots",
 			"top_function", top.Function, "top_bytes_per_second", top.BytesPerSecond,

@@ -155,7 +155,13 @@ func (p *Probe) Start(ctx context.Context) error {
 	p.snap = p.sampler.cur
 	p.mu.Unlock()
 	if p.hot != nil {
+		if runtime.MemProfileRate == 0 {
+			p.status = probes.Status{Name: Name, State: probes.StateDegraded,
+				Reason: "allocation hotspots: heap profiling is off (runtime.MemProfileRate = 0)"}
+		}
+		p.anaMu.Lock()
 		p.hot.round(now) // baseline
+		p.anaMu.Unlock()
 	}
 
 	if p.inst != nil {

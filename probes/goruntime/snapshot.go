@@ -38,7 +38,8 @@ type Snapshot struct {
 	SchedLatencyP50  time.Duration // run-queue wait of goroutines, median over the window
 	SchedLatencyP99  time.Duration // 99th percentile over the window
 
-	// GC pauses of the cycles that ended in the last sample interval.
+	// GC pauses of the cycles that ended in the last rate window (one
+	// entry per cycle: both stop-the-world pauses of the cycle summed).
 	GCPauses      int           // cycles
 	GCPauseTotal  time.Duration // sum of their stop-the-world time
 	GCPauseMax    time.Duration // longest cycle pause
@@ -64,8 +65,9 @@ type Hotspots struct {
 	// TotalBytesPerSecond is the allocation rate of all sites together
 	// as estimated from the profile.
 	TotalBytesPerSecond float64
-	// Records is the number of heap-profile records examined; Truncated
-	// says the profile had more records than the probe reads.
+	// Records is the number of heap-profile records examined. Truncated
+	// says the profile had more records than the probe reads (8192); the
+	// analysis then has no sites.
 	Records   int
 	Truncated bool
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,10 +59,10 @@ type Probe struct {
 	inst     *instruments
 	flight   flightRecorder
 	running  atomic.Bool
+	status   atomic.Pointer[probes.Status]
 	lifeMu   sync.Mutex // guards the fields below
 	started  bool
 	shutdown bool
-	status   probes.Status
 	stop     chan struct{}
 	done     chan struct{}
 	restore  []func()
@@ -86,8 +87,8 @@ func New(opts ...Option) (*Probe, error) {
 	p := &Probe{
 		cfg:    cfg,
 		pauses: newGCPauses(),
-		status: probes.Status{Name: Name, State: probes.StateOff, Reason: "not started"},
 	}
+	p.setStatus(probes.StateOff, "not started")
 	p.sampler = newSampler(max(cfg.sampleInterval/2, 10*time.Millisecond))
 	p.snap = p.sampler.cur
 	p.snap.Time = time.Time{}
@@ -127,7 +128,7 @@ func (p *Probe) Start(ctx context.Context) error {
 		return fmt.Errorf("goruntime: start: %w", err)
 	}
 	p.started = true
-	p.status = probes.Status{Name: Name, State: probes.StateOn}
+	var degraded []string
 
 	if p.cfg.setMutexFrac {
 		prev := runtime.SetMutexProfileFraction(p.cfg.mutexFraction)
@@ -139,7 +140,7 @@ func (p *Probe) Start(ctx context.Context) error {
 	}
 	if p.cfg.flightRecorder {
 		if err := p.flight.start(p.cfg.flightMinAge, p.cfg.flightMaxBytes); err != nil {
-			p.status = probes.Status{Name: Name, State: probes.StateDegraded, Reason: "flight recorder: " + err.Error()}
+			degraded = append(degraded, "flight recorder: "+err.Error())
 			p.cfg.logger.Warn("runtime probe: flight recorder not started", "error", err)
 		}
 	}
@@ -156,8 +157,7 @@ func (p *Probe) Start(ctx context.Context) error {
 	p.mu.Unlock()
 	if p.hot != nil {
 		if runtime.MemProfileRate == 0 {
-			p.status = probes.Status{Name: Name, State: probes.StateDegraded,
-				Reason: "allocation hotspots: heap profiling is off (runtime.MemProfileRate = 0)"}
+			degraded = append(degraded, "allocation hotspots: heap profiling is off (runtime.MemProfileRate = 0)")
 		}
 		p.anaMu.Lock()
 		p.hot.round(now) // baseline
@@ -167,8 +167,13 @@ func (p *Probe) Start(ctx context.Context) error {
 	if p.inst != nil {
 		if err := p.inst.register(p); err != nil {
 			p.cfg.logger.Warn("runtime probe: metrics not registered", "error", err)
-			p.status = probes.Status{Name: Name, State: probes.StateDegraded, Reason: "metrics: " + err.Error()}
+			degraded = append(degraded, "metrics: "+err.Error())
 		}
+	}
+	if len(degraded) > 0 {
+		p.setStatus(probes.StateDegraded, strings.Join(degraded, "; "))
+	} else {
+		p.setStatus(probes.StateOn, "")
 	}
 	p.stop = make(chan struct{})
 	p.done = make(chan struct{})
@@ -188,7 +193,7 @@ func (p *Probe) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	p.shutdown = true
-	p.status = probes.Status{Name: Name, State: probes.StateOff, Reason: "shut down"}
+	p.setStatus(probes.StateOff, "shut down")
 	if !p.started {
 		return nil
 	}
@@ -213,11 +218,13 @@ func (p *Probe) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Status reports whether the probe runs.
+// Status reports whether the probe runs. It never blocks.
 func (p *Probe) Status() probes.Status {
-	p.lifeMu.Lock()
-	defer p.lifeMu.Unlock()
-	return p.status
+	return *p.status.Load()
+}
+
+func (p *Probe) setStatus(st probes.State, reason string) {
+	p.status.Store(&probes.Status{Name: Name, State: st, Reason: reason})
 }
 
 // Snapshot returns the latest snapshot. It does not read the runtime: it

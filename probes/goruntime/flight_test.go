@@ -18,7 +18,7 @@ func TestFlightRecorder(t *testing.T) {
 	if st := p.Status(); st.State != probes.StateOn {
 		t.Fatalf("status %v", st)
 	}
-	allocPressure(20 * time.Millisecond) // something to record
+	allocPressure(16 << 20) // something to record
 	path := filepath.Join(t.TempDir(), "moment.trace")
 	if err := p.SaveFlightRecord(path); err != nil {
 		t.Fatalf("SaveFlightRecord: %v", err)

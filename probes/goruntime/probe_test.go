@@ -173,14 +173,14 @@ var zeroSC = trace.SpanContext{}
 
 var sink [][]byte
 
+// allocPressure allocates about total bytes in 32 KiB objects while keeping
+// at most 8 MiB of them live, which makes the GC run many cycles.
+//
 //go:noinline
-func allocPressure(d time.Duration) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		for range 64 {
-			sink = append(sink, make([]byte, 32<<10))
-		}
-		if len(sink) > 2048 {
+func allocPressure(total int) {
+	for range total / (32 << 10) {
+		sink = append(sink, make([]byte, 32<<10))
+		if len(sink) >= 256 {
 			sink = sink[:0]
 		}
 	}
@@ -195,7 +195,7 @@ func TestAllocationPressureVisible(t *testing.T) {
 	time.Sleep(2 * time.Millisecond) // a rate window closes: the base is sA
 	p.collect(time.Now())
 	sA := p.Snapshot()
-	allocPressure(300 * time.Millisecond)
+	allocPressure(128 << 20)
 	time.Sleep(2 * time.Millisecond) // a rate window closes
 	p.collect(time.Now())
 	s := p.Snapshot()
@@ -205,7 +205,7 @@ func TestAllocationPressureVisible(t *testing.T) {
 	if s.GCPausesTotal == 0 {
 		t.Errorf("no GC pause recorded: %+v", s)
 	}
-	if s.Allocated-s0.Allocated < 64<<20 {
+	if s.Allocated-s0.Allocated < 128<<20 {
 		t.Errorf("allocated only %d bytes", s.Allocated-s0.Allocated)
 	}
 	// The rate window is exactly the time between the two collections.
@@ -260,7 +260,7 @@ func TestMetricsExported(t *testing.T) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
 	defer func() { _ = mp.Shutdown(context.Background()) }()
 	p := manualProbe(t, WithMeterProvider(mp))
-	allocPressure(50 * time.Millisecond)
+	allocPressure(32 << 20)
 	runtime.GC()
 	time.Sleep(2 * time.Millisecond) // a rate window closes
 	p.collect(time.Now())            // records the pauses

@@ -160,12 +160,16 @@ func TestLeakFlaggedSteadyNot(t *testing.T) {
 	defer func() { close(leakCh); close(steadyCh); wg.Wait() }()
 
 	spawn(10, parkSteady, steadyCh)
+	waitParked(t, newBlockAnalyzer(10, DefaultStackDumpLimit, window, 5), "parkSteady", 10)
 	leaked := 0
 	var res Blocking
 	for i := range window + 1 {
 		spawn(3, parkLeaky, leakCh)
 		leaked += 3
-		res = waitParked(t, b, "parkLeaky", leaked)
+		// Wait with a separate analyzer so that b sees exactly one
+		// analysis per step, as with the probe's interval.
+		waitParked(t, newBlockAnalyzer(10, DefaultStackDumpLimit, window, 5), "parkLeaky", leaked)
+		res, _ = b.round(time.Now())
 		if got := countStack(res, "parkSteady"); got != 10 {
 			t.Fatalf("round %d: steady count %d, want 10", i, got)
 		}

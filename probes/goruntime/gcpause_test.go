@@ -193,3 +193,65 @@ func BenchmarkSpanHook(b *testing.B) {
 		})
 	})
 }
+
+// attrProcessor calls the hook like the tracer's pipeline would, without
+// keeping anything (noop when hook is nil). Not for concurrent use: it
+// reuses one attribute buffer, as a pipeline would reuse pooled ones.
+type attrProcessor struct {
+	hook spanhook.Hook
+	buf  []attribute.KeyValue
+}
+
+func (a *attrProcessor) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
+	if a.hook != nil {
+		a.hook.SpanStart(s.SpanContext(), s.StartTime())
+	}
+}
+
+func (a *attrProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
+	if a.hook != nil {
+		a.buf = a.hook.SpanEnd(s.SpanContext(), s.StartTime(), s.EndTime(), a.buf[:0])
+	}
+}
+
+func (*attrProcessor) Shutdown(context.Context) error   { return nil }
+func (*attrProcessor) ForceFlush(context.Context) error { return nil }
+
+// BenchmarkSDKSpan is an OTel SDK span start+end with a processor that
+// does nothing and with one that calls the GC-pause hook, interleaved in
+// blocks of 256 so that both see the same machine load; "ratio" is
+// with/without. Each iteration is one block of each.
+func BenchmarkSDKSpan(b *testing.B) {
+	const block = 256
+	p := startedProbe(b)
+	tracer := func(h spanhook.Hook) (trace.Tracer, func()) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(&attrProcessor{hook: h, buf: make([]attribute.KeyValue, 0, 4)}))
+		return tp.Tracer("bench"), func() { _ = tp.Shutdown(context.Background()) }
+	}
+	plain, stop1 := tracer(nil)
+	defer stop1()
+	hooked, stop2 := tracer(p)
+	defer stop2()
+	ctx := context.Background()
+	var tPlain, tHooked time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		for range block {
+			_, s := plain.Start(ctx, "op")
+			s.End()
+		}
+		t1 := time.Now()
+		for range block {
+			_, s := hooked.Start(ctx, "op")
+			s.End()
+		}
+		t2 := time.Now()
+		tPlain += t1.Sub(t0)
+		tHooked += t2.Sub(t1)
+	}
+	n := float64(b.N * block)
+	b.ReportMetric(float64(tPlain.Nanoseconds())/n, "plain-ns/span")
+	b.ReportMetric(float64(tHooked.Nanoseconds())/n, "hooked-ns/span")
+	b.ReportMetric(float64(tHooked)/float64(tPlain), "ratio")
+}

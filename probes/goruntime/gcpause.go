@@ -1,6 +1,7 @@
 package goruntime
 
 import (
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
@@ -28,7 +29,7 @@ type gcPauses struct {
 	mu        sync.Mutex    // serialises refresh and drain
 	stats     debug.GCStats // reused buffers
 	count     []metrics.Sample
-	drainedGC int64 // GC count up to which pauses were handed to drain
+	drainedGC int64 // GC count up to which pauses were recorded as metrics
 
 	seq   atomic.Uint64               // odd while a refresh writes the ring
 	n     atomic.Int64                // valid entries in ends/durs
@@ -37,7 +38,6 @@ type gcPauses struct {
 	durs  [pauseRingSize]atomic.Int64 // ns
 
 	lastCheck atomic.Int64 // unix ns of the last GC-count check
-	torn      atomic.Uint64
 }
 
 func newGCPauses() *gcPauses {
@@ -67,16 +67,6 @@ func (g *gcPauses) refreshLocked() {
 	g.seq.Add(1)
 }
 
-// refreshIfChanged reads the GC count and refreshes the ring if it moved.
-func (g *gcPauses) refreshIfChanged() {
-	g.mu.Lock()
-	metrics.Read(g.count)
-	if int64(g.count[0].Value.Uint64()) != g.numGC.Load() {
-		g.refreshLocked()
-	}
-	g.mu.Unlock()
-}
-
 // maybeCheck makes sure GC cycles that ended before now are in the ring,
 // asking the runtime at most once per checkQuantum process-wide.
 func (g *gcPauses) maybeCheck(now int64) {
@@ -99,9 +89,14 @@ func (g *gcPauses) maybeCheck(now int64) {
 // one end time per cycle, so a cycle's pause is taken as the interval of
 // that length ending at its end time and clipped to the span.
 func (g *gcPauses) overlap(start, end int64) (count int, total int64) {
-	for range 8 {
+	for i := range 64 {
 		s1 := g.seq.Load()
 		if s1&1 != 0 {
+			// A refresh (under a microsecond, once per GC cycle) is
+			// writing; let it finish.
+			if i >= 4 {
+				runtime.Gosched()
+			}
 			continue
 		}
 		count, total = 0, 0
@@ -126,34 +121,5 @@ func (g *gcPauses) overlap(start, end int64) (count int, total int64) {
 			return count, total
 		}
 	}
-	g.torn.Add(1)
-	return 0, 0
-}
-
-// drain refreshes the ring and calls fn for every pause of a GC cycle that
-// finished since the previous drain, oldest first. It returns how many such
-// pauses had already left the runtime's history (more than 256 cycles
-// between drains).
-func (g *gcPauses) drain(fn func(pause time.Duration, end time.Time)) (missed int64) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	metrics.Read(g.count)
-	if int64(g.count[0].Value.Uint64()) != g.numGC.Load() {
-		g.refreshLocked()
-	}
-	num := g.stats.NumGC
-	fresh := num - g.drainedGC
-	if fresh <= 0 {
-		return 0
-	}
-	n := min(len(g.stats.Pause), len(g.stats.PauseEnd))
-	if fresh > int64(n) {
-		missed = fresh - int64(n)
-		fresh = int64(n)
-	}
-	for i := int(fresh) - 1; i >= 0; i-- {
-		fn(g.stats.Pause[i], g.stats.PauseEnd[i])
-	}
-	g.drainedGC = num
-	return missed
+	return 0, 0 // not reached unless the writer was descheduled mid-refresh
 }

@@ -255,3 +255,44 @@ func BenchmarkSDKSpan(b *testing.B) {
 	b.ReportMetric(float64(tHooked.Nanoseconds())/n, "hooked-ns/span")
 	b.ReportMetric(float64(tHooked)/float64(tPlain), "ratio")
 }
+
+// TestSpanEndConcurrentWithGC ends spans on several goroutines while GCs
+// run and the collector refreshes the cache (for the race detector), and
+// checks that spans covering the whole test saw the forced GCs.
+func TestSpanEndConcurrentWithGC(t *testing.T) {
+	p := startedProbe(t, WithSampleInterval(10*time.Millisecond))
+	start := time.Now()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst := make([]attribute.KeyValue, 0, 2)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				s := time.Now()
+				dst = p.SpanEnd(trace.SpanContext{}, s, time.Now(), dst[:0])
+			}
+		}()
+	}
+	for range 5 {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	var n int64
+	for _, kv := range p.SpanEnd(trace.SpanContext{}, start, time.Now(), nil) {
+		if kv.Key == semconv.AttrGCPauseCount {
+			n = kv.Value.AsInt64()
+		}
+	}
+	if n < 5 {
+		t.Errorf("span over 5 forced GCs counted %d pauses", n)
+	}
+}

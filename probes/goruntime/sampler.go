@@ -24,7 +24,6 @@ const (
 	sMemTotal
 	sMemReleased
 	sMemHeapStacks
-	sMemOSStacks
 	numSamples
 )
 
@@ -45,7 +44,6 @@ var sampleNames = [numSamples]string{
 	sMemTotal:       "/memory/classes/total:bytes",
 	sMemReleased:    "/memory/classes/heap/released:bytes",
 	sMemHeapStacks:  "/memory/classes/heap/stacks:bytes",
-	sMemOSStacks:    "/memory/classes/os-stacks:bytes",
 }
 
 // newSamples returns the preallocated sample slice, read once so that the
@@ -137,7 +135,9 @@ func (s *sampler) fill(now time.Time) {
 	c.Goroutines = s.u64(sGoroutines)
 	c.GOMAXPROCS = s.u64(sGOMAXPROCS)
 	c.MutexWait = secondsToDuration(s.f64(sMutexWait))
-	stacks := s.u64(sMemHeapStacks) + s.u64(sMemOSStacks)
+	// go.memory.used per the semantic conventions: total minus released;
+	// "stack" is heap memory reserved for stacks, "other" the rest.
+	stacks := s.u64(sMemHeapStacks)
 	used := s.u64(sMemTotal) - min(s.u64(sMemReleased), s.u64(sMemTotal))
 	c.MemoryUsedStack = stacks
 	c.MemoryUsedOther = used - min(stacks, used)

@@ -296,3 +296,12 @@ func TestSpanEndConcurrentWithGC(t *testing.T) {
 		t.Errorf("span over 5 forced GCs counted %d pauses", n)
 	}
 }
+
+func TestWithoutGCPauseAttribution(t *testing.T) {
+	p := startedProbe(t, WithoutGCPauseAttribution())
+	start := time.Now()
+	runtime.GC()
+	if kv := p.SpanEnd(trace.SpanContext{}, start, time.Now(), nil); len(kv) != 0 {
+		t.Errorf("attribution off: got %v", kv)
+	}
+}

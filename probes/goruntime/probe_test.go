@@ -259,7 +259,8 @@ func TestMetricsExported(t *testing.T) {
 	rd := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
 	defer func() { _ = mp.Shutdown(context.Background()) }()
-	p := manualProbe(t, WithMeterProvider(mp))
+	p := manualProbe(t, WithMeterProvider(mp), WithBlocking(time.Hour, 3))
+	p.analyzeBlocking(time.Now())
 	allocPressure(32 << 20)
 	runtime.GC()
 	time.Sleep(2 * time.Millisecond) // a rate window closes
@@ -283,6 +284,7 @@ func TestMetricsExported(t *testing.T) {
 		semconv.MetricGoConfigGogc, semconv.MetricGCCycles, semconv.MetricHeapLive,
 		semconv.MetricHeapGrowthRate, semconv.MetricAllocRate, semconv.MetricGCCPUFraction,
 		semconv.MetricMutexWait, semconv.MetricScheduleLatency, semconv.MetricGCPauseDuration,
+		semconv.MetricBlockedCount, semconv.MetricLeakSuspects,
 	}
 	for _, name := range want {
 		if _, ok := got[name]; !ok {
@@ -294,6 +296,9 @@ func TestMetricsExported(t *testing.T) {
 	}
 	if s, ok := got[semconv.MetricGoMemoryUsed].Data.(metricdata.Sum[int64]); !ok || len(s.DataPoints) != 2 {
 		t.Errorf("go.memory.used: want stack and other points, got %+v", got[semconv.MetricGoMemoryUsed].Data)
+	}
+	if g, ok := got[semconv.MetricBlockedCount].Data.(metricdata.Gauge[int64]); !ok || len(g.DataPoints) != int(NumBlockClasses) {
+		t.Errorf("%s: want one point per class, got %+v", semconv.MetricBlockedCount, got[semconv.MetricBlockedCount].Data)
 	}
 	if s, ok := got[semconv.MetricGoGoroutineCount].Data.(metricdata.Sum[int64]); !ok || s.DataPoints[0].Value < 2 {
 		t.Errorf("go.goroutine.count: %+v", got[semconv.MetricGoGoroutineCount].Data)

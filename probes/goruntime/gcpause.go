@@ -31,10 +31,11 @@ type gcPauses struct {
 	count     []metrics.Sample
 	drainedGC int64 // GC count up to which pauses were recorded as metrics
 
+	// The ring holds GC cycle k (0-based) at slot k % pauseRingSize; the
+	// cycles numGC-1 down to numGC-min(numGC, pauseRingSize) are valid.
 	seq   atomic.Uint64               // odd while a refresh writes the ring
-	n     atomic.Int64                // valid entries in ends/durs
 	numGC atomic.Int64                // GC count the ring reflects
-	ends  [pauseRingSize]atomic.Int64 // unix ns, most recent first
+	ends  [pauseRingSize]atomic.Int64 // unix ns
 	durs  [pauseRingSize]atomic.Int64 // ns
 
 	lastCheck atomic.Int64 // unix ns of the last GC-count check
@@ -53,17 +54,23 @@ func newGCPauses() *gcPauses {
 	return g
 }
 
-// refreshLocked copies the runtime's pause history into the ring. g.mu held.
+// refreshLocked copies the cycles the runtime finished since the last
+// refresh into the ring. g.mu held.
 func (g *gcPauses) refreshLocked() {
 	debug.ReadGCStats(&g.stats)
-	n := min(len(g.stats.Pause), len(g.stats.PauseEnd), pauseRingSize)
-	g.seq.Add(1)
-	for i := range n {
-		g.ends[i].Store(g.stats.PauseEnd[i].UnixNano())
-		g.durs[i].Store(int64(g.stats.Pause[i]))
+	num := g.stats.NumGC
+	n := int64(min(len(g.stats.Pause), len(g.stats.PauseEnd), pauseRingSize))
+	fresh := min(num-g.numGC.Load(), n)
+	if fresh <= 0 {
+		return
 	}
-	g.n.Store(int64(n))
-	g.numGC.Store(g.stats.NumGC)
+	g.seq.Add(1)
+	for i := range fresh { // stats are most recent first
+		slot := (num - 1 - i) % pauseRingSize
+		g.ends[slot].Store(g.stats.PauseEnd[i].UnixNano())
+		g.durs[slot].Store(int64(g.stats.Pause[i]))
+	}
+	g.numGC.Store(num)
 	g.seq.Add(1)
 }
 
@@ -100,13 +107,13 @@ func (g *gcPauses) overlap(start, end int64) (count int, total int64) {
 			continue
 		}
 		count, total = 0, 0
-		n := int(g.n.Load())
-		for i := range n {
-			e := g.ends[i].Load()
+		num := g.numGC.Load()
+		for k := num - 1; k >= max(0, num-pauseRingSize); k-- {
+			e := g.ends[k%pauseRingSize].Load()
 			if e < start {
 				break // most recent first
 			}
-			d := g.durs[i].Load()
+			d := g.durs[k%pauseRingSize].Load()
 			b := e - d
 			if b > end {
 				continue

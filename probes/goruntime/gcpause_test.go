@@ -315,3 +315,28 @@ func TestWithoutGCPauseAttribution(t *testing.T) {
 		t.Errorf("attribution off: got %v", kv)
 	}
 }
+
+// TestPauseRingWraps forces more GC cycles than the runtime keeps and
+// checks that a span over the last few counts exactly those.
+func TestPauseRingWraps(t *testing.T) {
+	p := startedProbe(t)
+	for range pauseRingSize + 20 {
+		runtime.GC()
+	}
+	start := time.Now()
+	for range 3 {
+		runtime.GC()
+	}
+	var n int64
+	for _, kv := range p.SpanEnd(trace.SpanContext{}, start, time.Now(), nil) {
+		if kv.Key == semconv.AttrGCPauseCount {
+			n = kv.Value.AsInt64()
+		}
+	}
+	if n != 3 {
+		t.Errorf("span over 3 forced GCs after the ring wrapped counted %d", n)
+	}
+	if c, _ := p.pauses.overlap(0, time.Now().UnixNano()); c != pauseRingSize {
+		t.Errorf("all-time span counted %d pauses, want the ring size %d", c, pauseRingSize)
+	}
+}

@@ -333,7 +333,7 @@ func TestPauseRingWraps(t *testing.T) {
 			n = kv.Value.AsInt64()
 		}
 	}
-	if n != 3 {
+	if n < 3 || n > 5 { // an automatic cycle may sneak in, not dozens
 		t.Errorf("span over 3 forced GCs after the ring wrapped counted %d", n)
 	}
 	if c, _ := p.pauses.overlap(0, time.Now().UnixNano()); c != pauseRingSize {

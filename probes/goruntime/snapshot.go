@@ -123,8 +123,9 @@ func (c BlockClass) String() string {
 type Blocking struct {
 	Time time.Time // when the goroutine dump was taken
 	// Total is the number of goroutines in the dump (running ones
-	// included); Truncated the number the dump size cap cut off (they
-	// are in no count).
+	// included). Truncated says the dump hit its size cap: the goroutines
+	// past it are in no count (the buffer grows for the next analysis, up
+	// to the cap set with WithStackDumpLimit).
 	Total     int
 	Truncated bool
 	// Counts is the number of parked goroutines per class.

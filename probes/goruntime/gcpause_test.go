@@ -340,3 +340,18 @@ func TestPauseRingWraps(t *testing.T) {
 		t.Errorf("all-time span counted %d pauses, want the ring size %d", c, pauseRingSize)
 	}
 }
+
+func TestSpanEndInvalidInterval(t *testing.T) {
+	p := startedProbe(t)
+	runtime.GC()
+	now := time.Now()
+	for _, tc := range []struct{ start, end time.Time }{
+		{time.Time{}, now},         // zero start
+		{now, now.Add(-time.Hour)}, // end before start
+		{time.Time{}, time.Time{}}, // both zero
+	} {
+		if kv := p.SpanEnd(trace.SpanContext{}, tc.start, tc.end, nil); len(kv) != 0 {
+			t.Errorf("SpanEnd(%v, %v) = %v, want nothing", tc.start, tc.end, kv)
+		}
+	}
+}

@@ -368,8 +368,8 @@ func (p *Probe) SpanStart(trace.SpanContext, time.Time) {}
 // missed. Pauses are known per GC cycle (both pauses of a cycle summed, and
 // the end of the last one), as runtime/debug.ReadGCStats reports them.
 func (p *Probe) SpanEnd(_ trace.SpanContext, start, end time.Time, dst []attribute.KeyValue) []attribute.KeyValue {
-	if !p.cfg.gcAttribution || !p.running.Load() {
-		return dst
+	if !p.cfg.gcAttribution || !p.running.Load() || start.IsZero() || end.Before(start) {
+		return dst // nothing to attribute to a span without a valid interval
 	}
 	e := end.UnixNano()
 	p.pauses.maybeCheck(e)

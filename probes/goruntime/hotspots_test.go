@@ -91,3 +91,46 @@ func TestHotspotsInSnapshot(t *testing.T) {
 		t.Errorf("top site %q", s.Hotspots.Sites[0].Function)
 	}
 }
+
+var retained [][]byte
+
+//go:noinline
+func retainingAllocator(n int) {
+	for range n {
+		b := make([]byte, 256<<10)
+		if len(retained) < 256 { // keeps 64 MiB live, the rest is garbage
+			retained = append(retained, b)
+		}
+	}
+}
+
+// TestAllocationPressureAcceptance provokes allocation pressure in one known
+// function and checks, through the probe's snapshot, that GC pauses, heap
+// growth and that function as the top allocation site are all visible.
+func TestAllocationPressureAcceptance(t *testing.T) {
+	p := manualProbe(t, WithHotspots(time.Hour, 5))
+	defer func() { retained = nil }()
+	runtime.GC()
+	time.Sleep(2 * time.Millisecond)
+	p.collect(time.Now())
+	before := p.Snapshot()
+
+	retainingAllocator(1024) // 256 MiB allocated, 64 MiB kept
+	runtime.GC()
+	runtime.GC() // publishes the heap profile
+	time.Sleep(2 * time.Millisecond)
+	p.collect(time.Now())
+	p.analyzeHotspots(time.Now())
+	s := p.Snapshot()
+
+	if s.GCPausesTotal <= before.GCPausesTotal || s.GCPauses == 0 || s.GCPauseMax <= 0 {
+		t.Errorf("GC pauses not visible: total %d → %d, window %d, max %v",
+			before.GCPausesTotal, s.GCPausesTotal, s.GCPauses, s.GCPauseMax)
+	}
+	if s.HeapGrowthRate <= 0 || s.HeapLive < before.HeapLive+48<<20 {
+		t.Errorf("heap growth not visible: rate %v B/s, live %d → %d", s.HeapGrowthRate, before.HeapLive, s.HeapLive)
+	}
+	if len(s.Hotspots.Sites) == 0 || !strings.HasSuffix(s.Hotspots.Sites[0].Function, ".retainingAllocator") {
+		t.Errorf("top allocation site is not retainingAllocator: %+v", s.Hotspots.Sites)
+	}
+}

@@ -269,3 +269,24 @@ func TestBlockingInSnapshotAndDumpCap(t *testing.T) {
 		t.Errorf("dump buffer grew to %d past the cap", len(p.blk.buf))
 	}
 }
+
+// FuzzParseDump feeds arbitrary dumps to the parser: it must never panic
+// and its counts must stay consistent.
+func FuzzParseDump(f *testing.F) {
+	f.Add([]byte("goroutine 7 [chan receive, 3 minutes]:\nmain.worker(0xc000010000)\n\t/x/main.go:20 +0x2\ncreated by main.start in goroutine 1\n\t/x/main.go:30 +0x3\n\n"), false)
+	f.Add([]byte("goroutine 1 [running]:\n\n\ngoroutine [\n]:\n()\n(\n)"), true)
+	f.Add([]byte("goroutine 9 []:\n\n"), false)
+	f.Fuzz(func(t *testing.T, dump []byte, full bool) {
+		b := newBlockAnalyzer(3, DefaultStackDumpLimit, 4, 5)
+		b.round_ = 1
+		var res Blocking
+		b.parse(dump, full, &res)
+		blocked := 0
+		for _, c := range res.Counts {
+			blocked += c
+		}
+		if blocked > res.Total {
+			t.Fatalf("%d blocked > %d total", blocked, res.Total)
+		}
+	})
+}

@@ -20,3 +20,24 @@ const (
 	MetricGoConfigGogc        = "go.config.gogc"
 	MetricGoScheduleDuration  = "go.schedule.duration"
 )
+
+// Go runtime names verdict defines where the OpenTelemetry conventions have
+// none, and the attribute keys and values used with them.
+const (
+	// AttrGoMemoryType is the OTel attribute of go.memory.used.
+	AttrGoMemoryType      = "go.memory.type"
+	GoMemoryTypeStack     = "stack"
+	GoMemoryTypeOther     = "other"
+	AttrQuantile          = "verdict.quantile"
+	AttrBlockClass        = "verdict.go.block.class"
+	MetricGCCycles        = "verdict.go.gc.cycles"                // counter, {gc_cycle}
+	MetricGCCPUFraction   = "verdict.go.gc.cpu.fraction"          // gauge, 1
+	MetricHeapLive        = "verdict.go.memory.heap.live"         // updowncounter, By
+	MetricHeapGrowthRate  = "verdict.go.memory.heap.growth_rate"  // gauge, By/s
+	MetricAllocRate       = "verdict.go.memory.allocation_rate"   // gauge, By/s
+	MetricMutexWait       = "verdict.go.sync.mutex.wait.duration" // counter, s
+	MetricScheduleLatency = "verdict.go.schedule.latency"         // gauge, s, by AttrQuantile
+	MetricBlockedCount    = "verdict.go.goroutine.blocked"        // gauge, {goroutine}, by AttrBlockClass
+	MetricLeakSuspects    = "verdict.go.goroutine.leak.suspects"  // gauge, {stack}
+	MetricGCPausesMissed  = "verdict.go.gc.pauses.missed"         // counter, {pause}
+)

@@ -118,4 +118,3 @@ func capabilities(p *Preflight) error {
 	p.CapBPF = has(capBPF)
 	return nil
 }
-

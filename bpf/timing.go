@@ -325,7 +325,8 @@ func (t *table) begin(g uint64, trace [16]byte, spanID [8]byte) bool {
 	m := &t.meta[si]
 	now := s.load()
 	r := &t.recs[ri]
-	*r = record{spanID: id, slot: si, parent: m.top, child: -1, owner: true, mark: now}
+	r.spanID, r.slot, r.parent, r.child, r.owner = id, si, m.top, -1, true
+	r.mark, r.acc = now, snapshot{}
 	if m.top >= 0 {
 		top := &t.recs[m.top]
 		top.acc.add(&now, &top.mark)
@@ -334,9 +335,11 @@ func (t *table) begin(g uint64, trace [16]byte, spanID [8]byte) bool {
 	}
 	m.top = ri
 	m.open++
-	atomic.StoreUint64(&s.spanID, id)
-	atomic.StoreUint64(&s.traceID[0], uint64(idKey([8]byte(trace[:8]))))
-	atomic.StoreUint64(&s.traceID[1], uint64(idKey([8]byte(trace[8:]))))
+	// The span identity in the slot is informational for the kernel side
+	// (nothing reads it yet): plain stores, a torn read is harmless.
+	s.spanID = id
+	s.traceID[0] = idKey([8]byte(trace[:8]))
+	s.traceID[1] = idKey([8]byte(trace[8:]))
 
 	b := &t.buckets[id&t.bmask]
 	r.next = *b
@@ -382,13 +385,13 @@ func (t *table) end(spanID [8]byte) (Counters, bool) {
 			top := &t.recs[m.top]
 			top.owner = true
 			top.mark = now
-			atomic.StoreUint64(&s.spanID, top.spanID)
+			s.spanID = top.spanID
 		}
 	}
 	m.open--
 	if m.open == 0 {
-		atomic.StoreUint64(&s.key, 0)
-		atomic.StoreUint64(&s.spanID, 0)
+		atomic.StoreUint64(&s.key, 0) // the kernel stops attributing
+		s.spanID = 0
 	}
 	r.spanID = 0
 	r.next = t.free

@@ -3,7 +3,14 @@
 package bpf
 
 import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -11,24 +18,276 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func span(i byte) [8]byte  { return [8]byte{1, 2, 3, 4, 5, 6, 7, i} }
-func trace(i byte) [16]byte { return [16]byte{15: i} }
+// childEnv selects a helper mode when the test binary re-executes itself.
+const childEnv = "VERDICT_BPF_TEST_CHILD"
 
-func TestTimingSmoke(t *testing.T) {
+func TestMain(m *testing.M) {
+	switch os.Getenv(childEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "spin":
+		spinChild()
+		os.Exit(0)
+	default:
+		os.Exit(2)
+	}
+}
+
+// spinChild prints the goroutine key of a thread-locked goroutine, waits for
+// a line on stdin, makes system calls on that goroutine for a while, then
+// prints its thread IDs.
+func spinChild() {
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		fmt.Printf("g %d\n", getg())
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		ts := syscall.Timespec{Nsec: int64(time.Millisecond)}
+		for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
+			for range 100 {
+				unix.Getppid()
+			}
+			syscall.Nanosleep(&ts, nil)
+		}
+		close(done)
+	}()
+	<-done
+	ents, _ := os.ReadDir("/proc/self/task")
+	var tids []string
+	for _, e := range ents {
+		tids = append(tids, e.Name())
+	}
+	fmt.Printf("tids %s\n", strings.Join(tids, " "))
+}
+
+func TestPreflight(t *testing.T) {
+	p := Check()
+	t.Logf("%+v", p)
+	if p.Err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("preflight under CI: %v", p.Err)
+		}
+		if p.Reason == "" || !(errors.Is(p.Err, ErrNotSupported) || errors.Is(p.Err, os.ErrPermission)) {
+			t.Errorf("failed preflight without reason or sentinel: %+v", p)
+		}
+		t.Skipf("eBPF unavailable: %s", p.Reason)
+	}
+	if !p.Linux || !p.BTF || !p.RawTracepoint || !p.Mmapable || p.Reason != "" {
+		t.Errorf("preflight OK but fields say otherwise: %+v", p)
+	}
+	if !(p.CapBPF && p.CapPerfmon) && !p.CapSysAdmin {
+		t.Errorf("preflight OK without capabilities: %+v", p)
+	}
+	if Check() != p {
+		t.Error("second Check differs: not cached")
+	}
+}
+
+func TestLockdownMode(t *testing.T) {
+	for in, want := range map[string]string{
+		"none [integrity] confidentiality\n": "integrity",
+		"[none] integrity confidentiality":   "none",
+		"garbage":                            "",
+	} {
+		if got := lockdownMode(in); got != want {
+			t.Errorf("lockdownMode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestTimingAttribution(t *testing.T) {
 	tm := requireTiming(t, nil)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if !tm.Begin(trace(1), span(1)) {
 		t.Fatal("Begin: false")
 	}
-	for range 1000 {
+	const calls = 1000
+	for range calls {
 		unix.Getppid()
 	}
+	f, err := os.CreateTemp(t.TempDir(), "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	for range 8 {
+		f.Write(buf)
+	}
+	f.Sync()
+	f.Close()
 	ts := syscall.Timespec{Nsec: int64(50 * time.Millisecond)}
+	t0 := time.Now()
 	syscall.Nanosleep(&ts, nil)
+	slept := time.Since(t0)
 	c, ok := tm.End(span(1))
 	if !ok {
 		t.Fatal("End: false")
 	}
 	t.Logf("%+v", c)
+	if got := c.Syscalls[SyscallOther]; got < calls+1 || got > calls+50 {
+		t.Errorf("other syscalls = %d, want about %d (getppid + nanosleep)", got, calls+1)
+	}
+	if got := c.Syscalls[SyscallFile]; got < 10 {
+		t.Errorf("file syscalls = %d, want >= 10 (open, 8 writes, fsync, close)", got)
+	}
+	if c.OffCPU < 45*time.Millisecond || c.OffCPU > c.TotalSyscallTime() {
+		t.Errorf("off-CPU = %v, want between 45ms and the time in syscalls %v", c.OffCPU, c.TotalSyscallTime())
+	}
+	if c.SyscallTime[SyscallOther] < 50*time.Millisecond || c.SyscallTime[SyscallOther] > slept+20*time.Millisecond {
+		t.Errorf("other syscall time = %v, want about the sleep %v", c.SyscallTime[SyscallOther], slept)
+	}
+	// After End, the goroutine's syscalls go nowhere.
+	if _, ok := tm.End(span(1)); ok {
+		t.Error("second End reported ok")
+	}
+	if n := tm.tab.open(); n != 0 {
+		t.Errorf("%d spans still open", n)
+	}
+}
+
+// TestPIDFilter runs the same binary in a second process, publishes that
+// process's goroutine key in our table, and checks that none of its system
+// calls or threads reach our maps.
+func TestPIDFilter(t *testing.T) {
+	tm := requireTiming(t, nil)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=spin")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := bufio.NewScanner(stdout)
+	if !out.Scan() {
+		t.Fatalf("child: no goroutine key: %v", cmd.Wait())
+	}
+	var g uint64
+	if _, err := fmt.Sscanf(out.Text(), "g %d", &g); err != nil || g == 0 {
+		t.Fatalf("child said %q", out.Text())
+	}
+	if !tm.tab.begin(g, trace(2), span(2)) {
+		t.Fatal("publish child key: false")
+	}
+	fmt.Fprintln(stdin, "go")
+	var tids []string
+	for out.Scan() {
+		if rest, ok := strings.CutPrefix(out.Text(), "tids "); ok {
+			tids = strings.Fields(rest)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	c, _ := tm.End(span(2))
+	if c != (Counters{}) {
+		t.Errorf("another process's activity reached our slot: %+v", c)
+	}
+	if len(tids) == 0 {
+		t.Fatal("child reported no threads")
+	}
+	var tid uint32
+	var th schedThread
+	for it := tm.objs.Threads.Iterate(); it.Next(&tid, &th); {
+		for _, s := range tids {
+			if s == strconv.Itoa(int(tid)) {
+				t.Errorf("child thread %d in our thread map", tid)
+			}
+		}
+	}
+}
+
+func TestTimingAllocs(t *testing.T) {
+	tm := requireTiming(t, nil)
+	allocs := testing.AllocsPerRun(1000, func() {
+		tm.Begin(trace(1), span(1))
+		tm.End(span(1))
+	})
+	if allocs != 0 {
+		t.Errorf("Begin+End allocate %v times", allocs)
+	}
+}
+
+func TestCloseReleasesFDs(t *testing.T) {
+	if p := Check(); p.Err != nil {
+		requireTiming(t, nil) // skips or fails with the reason
+	}
+	before := countFDs(t)
+	tm, err := LoadTiming(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during := countFDs(t); during <= before {
+		t.Errorf("fds while loaded = %d, before = %d: nothing loaded?", during, before)
+	}
+	if err := tm.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tm.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if after := countFDs(t); after != before {
+		t.Errorf("fds after Close = %d, before = %d", after, before)
+	}
+	if tm.Begin(trace(1), span(1)) {
+		t.Error("Begin after Close")
+	}
+}
+
+func countFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestKernelEventRate drives one goroutine through cheap system calls as
+// fast as it can (two kernel events each: sys_enter and sys_exit) and checks
+// that the kernel counted every one. 10 s, or 1 s with -short. The call is
+// getsockname(-1) (fails with EBADF at once): the only network-class call
+// this goroutine makes, so the count must match exactly.
+func TestKernelEventRate(t *testing.T) {
+	tm := requireTiming(t, nil)
+	d := 10 * time.Second
+	if testing.Short() {
+		d = time.Second
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tm.Begin(trace(3), span(3))
+	var n uint64
+	start := time.Now()
+	for deadline := start.Add(d); time.Now().Before(deadline); {
+		for range 1000 {
+			unix.RawSyscall(unix.SYS_GETSOCKNAME, ^uintptr(0), 0, 0)
+		}
+		n += 1000
+	}
+	elapsed := time.Since(start)
+	c, _ := tm.End(span(3))
+	rate := float64(2*n) / elapsed.Seconds()
+	t.Logf("%d getsockname in %v: %.2fM kernel events/s; kernel counted %d network syscalls (%+v); lost %+v",
+		n, elapsed, rate/1e6, c.Syscalls[SyscallNetwork], c.Syscalls, tm.Stats())
+	if got := c.Syscalls[SyscallNetwork]; got != n {
+		t.Errorf("kernel counted %d syscalls, made %d", got, n)
+	}
+	if s := tm.Stats(); s.Lost() != 0 {
+		t.Errorf("lost: %+v", s)
+	}
+}
+
+func BenchmarkTimingBeginEnd(b *testing.B) {
+	tm := requireTiming(b, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		tm.Begin(trace(1), span(1))
+		tm.End(span(1))
+	}
 }

@@ -295,8 +295,9 @@ static __always_inline void switch_out(struct stats *st, struct task_struct *pre
 	}
 	if (!s)
 		return;
-	if (preempt)
-		__sync_fetch_and_add(&s->nivcsw, 1);
+	// Like the kernel's nivcsw: every switch-out while still runnable
+	// (preemption on return to user space has preempt == false).
+	__sync_fetch_and_add(&s->nivcsw, 1);
 	if (!t) {
 		t = thread_get(st, tid);
 		if (!t)

@@ -40,3 +40,21 @@ type Preflight struct {
 func (p Preflight) OK() bool { return p.Err == nil }
 
 func joinReasons(rs []string) string { return strings.Join(rs, "; ") }
+
+// Reason returns the human part of an error from this package, without the
+// sentinel texts ("missing CAP_BPF ...", "calibration: the kernel
+// attributed 0 of 64 system calls ..."). For preflight failures it is
+// [Preflight.Reason].
+func Reason(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if p := Check(); p.Err != nil && strings.Contains(s, p.Reason) {
+		return p.Reason
+	}
+	sentinel := ErrNotSupported.Error()
+	s = strings.ReplaceAll(s, sentinel+": ", "")
+	s = strings.ReplaceAll(s, ": "+sentinel, "")
+	return s
+}

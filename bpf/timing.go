@@ -53,8 +53,9 @@ type Counters struct {
 	// ran the goroutine: after a preemption, or after a wake-up from a
 	// blocking system call until it got a CPU again.
 	RunQueue time.Duration
-	// InvoluntarySwitches counts preemptions of the thread while it ran the
-	// goroutine.
+	// InvoluntarySwitches counts switches away from the thread while it ran
+	// the goroutine and was still runnable (preempted), as the kernel counts
+	// nivcsw.
 	InvoluntarySwitches uint64
 }
 

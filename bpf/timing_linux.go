@@ -120,7 +120,7 @@ func LoadTiming(opts *TimingOptions) (_ *Timing, err error) {
 		t.links = append(t.links, l)
 	}
 
-	if err := t.calibrate(); err != nil {
+	if err := t.calibrate(getg); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -138,7 +138,10 @@ func asUnsupported(err error) error {
 // calibrationCalls is how many getppid calls calibration makes.
 const calibrationCalls = 64
 
-func (t *Timing) calibrate() error {
+// calibrate publishes key() on a thread-locked goroutine, makes known system
+// calls there and checks that the kernel attributed exactly those to it. key
+// is getg except in tests.
+func (t *Timing) calibrate(key func() uintptr) error {
 	type result struct {
 		c      Counters
 		ok     bool
@@ -150,7 +153,7 @@ func (t *Timing) calibrate() error {
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		g := uint64(getg())
+		g := uint64(key())
 		span := [8]byte{'c', 'a', 'l', 'i', 'b', 'r', 'a', 't'}
 		atomic.StoreUint64(&t.st.calibKey, g)
 		ok := t.tab.begin(g, [16]byte{'v', 'e', 'r', 'd', 'i', 'c', 't'}, span)

@@ -291,3 +291,17 @@ func BenchmarkTimingBeginEnd(b *testing.B) {
 		tm.End(span(1))
 	}
 }
+
+// TestCalibrationDetectsWrongKey: when user space and the kernel disagree on
+// the goroutine key, calibration refuses with ErrNotSupported and a reason.
+func TestCalibrationDetectsWrongKey(t *testing.T) {
+	tm := requireTiming(t, nil)
+	err := tm.calibrate(func() uintptr { return getg() + 64 })
+	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "attributed 0 of 64") {
+		t.Fatalf("calibration with a wrong key: %v", err)
+	}
+	t.Log(Reason(err))
+	if err := tm.calibrate(getg); err != nil {
+		t.Fatalf("calibration with the right key: %v", err)
+	}
+}

@@ -97,11 +97,7 @@ func (p *Probe) Start(ctx context.Context) error {
 
 	tm, err := bpf.LoadTiming(&bpf.TimingOptions{Slots: p.cfg.slots})
 	if err != nil {
-		reason := err.Error()
-		if pf := bpf.Check(); pf.Err != nil {
-			reason = pf.Reason
-		}
-		p.status = probes.Status{Name: Name, State: probes.StateOff, Reason: reason}
+		p.status = probes.Status{Name: Name, State: probes.StateOff, Reason: bpf.Reason(err)}
 		return fmt.Errorf("kernel probe: %w", err)
 	}
 

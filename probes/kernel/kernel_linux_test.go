@@ -19,7 +19,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/verdict-obs/verdict/bpf"
@@ -28,15 +27,7 @@ import (
 	"github.com/verdict-obs/verdict/probes/kernel"
 )
 
-const childEnv = "VERDICT_KERNEL_TEST_CHILD"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "unprivileged" {
-		unprivilegedChild()
-		os.Exit(0)
-	}
-	goleak.VerifyTestMain(m)
-}
+func init() { childModes["unprivileged"] = unprivilegedChild }
 
 func seconds(tb testing.TB, attrs map[attribute.Key]attribute.Value, key string) time.Duration {
 	tb.Helper()

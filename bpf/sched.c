@@ -39,7 +39,7 @@ struct slot {
 	__u64 offcpu_ns;
 	__u64 runq_ns;
 	__u64 nivcsw;
-	__u64 _pad;
+	__u64 gen; // bumped by user space each time the slot is claimed
 };
 
 // Process-wide state shared with user space.
@@ -49,7 +49,8 @@ struct stats {
 	__u64 calib_fs_ok;  // sys_enter: TLS g agreed with the register g
 	__u64 calib_fs_bad; // sys_enter: TLS g differed
 	__u64 thread_drops; // per-thread state could not be stored
-	__u64 _pad[3];
+	__u64 published;    // written by user space: number of slots holding a key
+	__u64 _pad[2];
 };
 
 enum off_mode {
@@ -58,13 +59,17 @@ enum off_mode {
 	OFF_RUNQ = 2,    // runnable, waiting for a CPU
 };
 
-// Per-thread state, keyed by thread id.
+// Per-thread state, keyed by thread id. A slot is identified by index, key
+// and generation, so state left behind (an event skipped because nothing was
+// published) never matches a slot claimed again later.
 struct thread {
 	__u64 sys_g;
+	__u64 sys_gen;
 	__u64 sys_ts;
 	__u32 sys_slot;
 	__u32 sys_class;
 	__u64 off_g;
+	__u64 off_gen;
 	__u64 off_ts;
 	__u32 off_slot;
 	__u32 off_mode;
@@ -147,12 +152,19 @@ static __always_inline struct slot *find_slot(__u64 g, __u32 *idx)
 	return NULL;
 }
 
-static __always_inline struct slot *slot_at(__u32 idx, __u64 g)
+static __always_inline struct slot *slot_at(__u32 idx, __u64 g, __u64 gen)
 {
 	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
-	if (!s || *(volatile __u64 *)&s->key != g)
+	if (!s || *(volatile __u64 *)&s->key != g || *(volatile __u64 *)&s->gen != gen)
 		return NULL;
 	return s;
+}
+
+// idle reports whether no goroutine key is published: every program returns
+// at once then.
+static __always_inline bool idle(struct stats *st)
+{
+	return *(volatile __u64 *)&st->published == 0;
 }
 
 static __always_inline __u64 regs_g(struct pt_regs *regs)
@@ -205,7 +217,7 @@ SEC("raw_tp/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct stats *st = get_stats();
-	if (!st)
+	if (!st || idle(st))
 		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!ours(st, pid_tgid))
@@ -213,7 +225,8 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 
 	__u64 g = regs_g((struct pt_regs *)ctx->args[0]);
 	__u32 idx;
-	if (!find_slot(g, &idx))
+	struct slot *s = find_slot(g, &idx);
+	if (!s)
 		return 0;
 
 	if (g == *(volatile __u64 *)&st->calib_key) {
@@ -233,6 +246,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		class = syscall_class[nr];
 
 	t->sys_g = g;
+	t->sys_gen = *(volatile __u64 *)&s->gen;
 	t->sys_slot = idx;
 	t->sys_class = class;
 	t->sys_ts = bpf_ktime_get_ns();
@@ -243,7 +257,7 @@ SEC("raw_tp/sys_exit")
 int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct stats *st = get_stats();
-	if (!st)
+	if (!st || idle(st))
 		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!ours(st, pid_tgid))
@@ -256,7 +270,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u64 g = t->sys_g;
 	t->sys_g = 0;
 
-	struct slot *s = slot_at(t->sys_slot, g);
+	struct slot *s = slot_at(t->sys_slot, g, t->sys_gen);
 	if (!s)
 		return 0;
 	__u64 d = bpf_ktime_get_ns() - t->sys_ts;
@@ -276,22 +290,25 @@ static __always_inline void switch_out(struct stats *st, struct task_struct *pre
 		if (!in_sys)
 			return;
 		t->off_g = t->sys_g;
+		t->off_gen = t->sys_gen;
 		t->off_slot = t->sys_slot;
 		t->off_ts = now;
 		t->off_mode = OFF_BLOCKED;
 		return;
 	}
 
-	__u64 g;
+	__u64 g, gen;
 	__u32 idx;
 	struct slot *s;
 	if (in_sys) {
 		g = t->sys_g;
+		gen = t->sys_gen;
 		idx = t->sys_slot;
-		s = slot_at(idx, g);
+		s = slot_at(idx, g, gen);
 	} else {
 		g = tls_g();
 		s = find_slot(g, &idx);
+		gen = s ? *(volatile __u64 *)&s->gen : 0;
 	}
 	if (!s)
 		return;
@@ -304,6 +321,7 @@ static __always_inline void switch_out(struct stats *st, struct task_struct *pre
 			return;
 	}
 	t->off_g = g;
+	t->off_gen = gen;
 	t->off_slot = idx;
 	t->off_ts = now;
 	t->off_mode = OFF_RUNQ;
@@ -316,7 +334,7 @@ static __always_inline void switch_in(__u32 tid, __u64 now)
 		return;
 	__u32 mode = t->off_mode;
 	t->off_mode = OFF_NONE;
-	struct slot *s = slot_at(t->off_slot, t->off_g);
+	struct slot *s = slot_at(t->off_slot, t->off_g, t->off_gen);
 	if (!s)
 		return;
 	__u64 d = now - t->off_ts;
@@ -330,7 +348,7 @@ SEC("raw_tp/sched_switch")
 int sched_switch(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct stats *st = get_stats();
-	if (!st)
+	if (!st || idle(st))
 		return 0;
 	__u64 host = *(volatile __u64 *)&st->host_tgid;
 	if (!host)
@@ -357,7 +375,7 @@ SEC("raw_tp/sched_wakeup")
 int sched_wakeup(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct stats *st = get_stats();
-	if (!st)
+	if (!st || idle(st))
 		return 0;
 	__u64 host = *(volatile __u64 *)&st->host_tgid;
 	struct task_struct *p = (struct task_struct *)ctx->args[0];
@@ -369,7 +387,7 @@ int sched_wakeup(struct bpf_raw_tracepoint_args *ctx)
 	if (!t || t->off_mode != OFF_BLOCKED)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	struct slot *s = slot_at(t->off_slot, t->off_g);
+	struct slot *s = slot_at(t->off_slot, t->off_g, t->off_gen);
 	if (s)
 		__sync_fetch_and_add(&s->offcpu_ns, now - t->off_ts);
 	t->off_mode = OFF_RUNQ;

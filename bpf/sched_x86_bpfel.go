@@ -23,7 +23,7 @@ type schedSlot struct {
 	OffcpuNs uint64
 	RunqNs   uint64
 	Nivcsw   uint64
-	Pad      uint64
+	Gen      uint64
 }
 
 type schedStats struct {
@@ -33,16 +33,19 @@ type schedStats struct {
 	CalibFsOk   uint64
 	CalibFsBad  uint64
 	ThreadDrops uint64
-	Pad         [3]uint64
+	Published   uint64
+	Pad         [2]uint64
 }
 
 type schedThread struct {
 	_        structs.HostLayout
 	SysG     uint64
+	SysGen   uint64
 	SysTs    uint64
 	SysSlot  uint32
 	SysClass uint32
 	OffG     uint64
+	OffGen   uint64
 	OffTs    uint64
 	OffSlot  uint32
 	OffMode  uint32

@@ -21,7 +21,7 @@ func fakeKernel(t *testing.T, tab *table, g uint64, offcpu time.Duration, syscal
 }
 
 func TestTableNestedOwnership(t *testing.T) {
-	tab := newTable(make([]slot, 16), 0)
+	tab := newTable(make([]slot, 16), new(uint64), 0)
 	const g = 0xc000123456
 	tab.begin(g, trace(1), span(1)) // parent
 	fakeKernel(t, tab, g, 10*time.Millisecond, 1)
@@ -53,7 +53,7 @@ func TestTableNestedOwnership(t *testing.T) {
 }
 
 func TestTableParentEndsFirst(t *testing.T) {
-	tab := newTable(make([]slot, 16), 0)
+	tab := newTable(make([]slot, 16), new(uint64), 0)
 	const g = 0xc000abcdef
 	tab.begin(g, trace(1), span(1))
 	fakeKernel(t, tab, g, 1*time.Millisecond, 0)
@@ -71,7 +71,7 @@ func TestTableParentEndsFirst(t *testing.T) {
 }
 
 func TestTableDropsAreCounted(t *testing.T) {
-	tab := newTable(make([]slot, 8), 3)
+	tab := newTable(make([]slot, 8), new(uint64), 3)
 	// 8 slots, probe window 8: the ninth goroutine key finds no slot.
 	for g := uint64(1); g <= 8; g++ {
 		if !tab.begin(g<<12, trace(1), span(byte(g))) && g <= 3 {
@@ -90,7 +90,7 @@ func TestTableDropsAreCounted(t *testing.T) {
 		t.Error("end of an unknown span reported ok")
 	}
 	// Fill every slot with distinct keys, then one more.
-	tab = newTable(make([]slot, 8), 100)
+	tab = newTable(make([]slot, 8), new(uint64), 100)
 	for i := range 8 {
 		if !tab.begin(uint64(i+1)<<20, trace(1), span(byte(i+1))) {
 			t.Fatalf("begin %d failed", i)
@@ -109,7 +109,7 @@ func TestTableDropsAreCounted(t *testing.T) {
 }
 
 func TestTableClosedIsNoop(t *testing.T) {
-	tab := newTable(make([]slot, 8), 0)
+	tab := newTable(make([]slot, 8), new(uint64), 0)
 	tab.begin(1<<12, trace(1), span(1))
 	tab.close()
 	if tab.begin(2<<12, trace(1), span(2)) {
@@ -121,7 +121,7 @@ func TestTableClosedIsNoop(t *testing.T) {
 }
 
 func TestTableAllocs(t *testing.T) {
-	tab := newTable(make([]slot, 64), 0)
+	tab := newTable(make([]slot, 64), new(uint64), 0)
 	g := uint64(getg())
 	if g == 0 {
 		g = 1 << 12
@@ -136,7 +136,7 @@ func TestTableAllocs(t *testing.T) {
 }
 
 func BenchmarkTableBeginEnd(b *testing.B) {
-	tab := newTable(make([]slot, 4096), 0)
+	tab := newTable(make([]slot, 4096), new(uint64), 0)
 	g := uint64(getg())
 	b.ReportAllocs()
 	for b.Loop() {

@@ -124,7 +124,7 @@ type slot struct {
 	offcpuNs uint64
 	runqNs   uint64
 	nivcsw   uint64
-	_        uint64
+	gen      uint64 // bumped by user space on each claim
 }
 
 // stats mirrors struct stats in sched.c.
@@ -134,7 +134,8 @@ type stats struct {
 	calibFsOk   uint64
 	calibFsBad  uint64
 	threadDrops uint64
-	_           [3]uint64
+	published   uint64 // written by user space: slots holding a key
+	_           [2]uint64
 }
 
 // snapshot is a reading of one slot's counters.
@@ -213,6 +214,8 @@ type table struct {
 	free    int32
 	buckets []int32
 	bmask   uint64
+	npub    uint64  // slots holding a key
+	pub     *uint64 // where the kernel reads npub (stats.published)
 
 	slotDrops atomic.Uint64
 	spanDrops atomic.Uint64
@@ -234,11 +237,14 @@ func slotCount(opts *TimingOptions) int {
 	return max(roundPow2(n), probeLimit)
 }
 
-func newTable(slots []slot, spans int) *table {
+// newTable returns a table over the shared slots; pub is where the kernel
+// reads how many slots hold a key (it skips all work while none does).
+func newTable(slots []slot, pub *uint64, spans int) *table {
 	if spans <= 0 {
 		spans = 4 * len(slots)
 	}
 	t := &table{
+		pub:     pub,
 		slots:   slots,
 		mask:    uint32(len(slots) - 1),
 		meta:    make([]slotMeta, len(slots)),
@@ -320,6 +326,9 @@ func (t *table) begin(g uint64, trace [16]byte, spanID [8]byte) bool {
 
 	if si < 0 {
 		si = freeSlot
+		t.npub++
+		*t.pub = t.npub // plain stores: the kernel is the only other reader
+		t.slots[si].gen++
 		atomic.StoreUint64(&t.slots[si].key, g) // the kernel attributes from here on
 	}
 	s := &t.slots[si]
@@ -393,6 +402,8 @@ func (t *table) end(spanID [8]byte) (Counters, bool) {
 	if m.open == 0 {
 		atomic.StoreUint64(&s.key, 0) // the kernel stops attributing
 		s.spanID = 0
+		t.npub--
+		*t.pub = t.npub
 	}
 	r.spanID = 0
 	r.next = t.free

@@ -102,7 +102,7 @@ func LoadTiming(opts *TimingOptions) (_ *Timing, err error) {
 	if opts != nil {
 		spans = opts.Spans
 	}
-	t.tab = newTable(unsafe.Slice((*slot)(unsafe.Pointer(&t.slotMem[0])), n), spans)
+	t.tab = newTable(unsafe.Slice((*slot)(unsafe.Pointer(&t.slotMem[0])), n), &t.st.published, spans)
 
 	for _, a := range []struct {
 		tp   string

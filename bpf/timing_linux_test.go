@@ -305,3 +305,40 @@ func TestCalibrationDetectsWrongKey(t *testing.T) {
 		t.Fatalf("calibration with the right key: %v", err)
 	}
 }
+
+// TestStaleThreadStateIsIgnored: a span withdrawn while its goroutine is
+// blocked in a system call leaves per-thread state behind in the kernel
+// (with nothing published, the programs skip the system call's exit). When
+// the same goroutine publishes again and then parks, that stale state must
+// not turn the parked time into off-CPU time of the new span.
+func TestStaleThreadStateIsIgnored(t *testing.T) {
+	tm := requireTiming(t, nil)
+	inSleep := make(chan struct{})
+	ended := make(chan struct{})
+	park := make(chan struct{})
+	result := make(chan Counters, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tm.Begin(trace(4), span(4))
+		close(inSleep)
+		ts := syscall.Timespec{Nsec: int64(60 * time.Millisecond)}
+		syscall.Nanosleep(&ts, nil) // span 4 ends during this call
+		<-ended
+		tm.Begin(trace(5), span(5))
+		<-park // parked in the runtime: the locked thread sleeps on g0
+		c, _ := tm.End(span(5))
+		result <- c
+	}()
+	<-inSleep
+	time.Sleep(20 * time.Millisecond)
+	tm.End(span(4))
+	close(ended)
+	time.Sleep(60 * time.Millisecond)
+	close(park)
+	c := <-result
+	t.Logf("span 5 after parking 60ms: %+v", c)
+	if c.OffCPU > 5*time.Millisecond || c.RunQueue > 20*time.Millisecond {
+		t.Errorf("parked time attributed to the new span: off-CPU %v, run queue %v", c.OffCPU, c.RunQueue)
+	}
+}

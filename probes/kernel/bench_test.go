@@ -3,6 +3,7 @@ package kernel_test
 import (
 	"context"
 	"io"
+	"sync/atomic"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/verdict-obs/verdict/internal/spanhook"
+	"github.com/verdict-obs/verdict/probes/kernel"
 )
 
 // BenchmarkSpanHook is the per-span cost of publishing and withdrawing the
@@ -85,5 +87,134 @@ func BenchmarkHTTPRequest(b *testing.B) {
 				resp.Body.Close()
 			}
 		})
+	}
+}
+
+// BenchmarkHTTPRequestRatio alternates requests to two identical servers, one
+// with the kernel probe's hook and one without, in the same loop, so that
+// load drift on a shared machine hits both alike. It reports the mean time
+// per request of each and their ratio (on/off). The probe's programs are
+// attached for the whole process, so the "off" server's system calls pay
+// the kernel-side filter too; the ratio isolates the per-span work.
+func BenchmarkHTTPRequestRatio(b *testing.B) {
+	p := startProbe(b)
+	newServer := func(hook spanhook.Hook) (*httptest.Server, func()) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(
+			hookProcessor{hook, sdktrace.NewSimpleSpanProcessor(tracetest.NewNoopExporter())}))
+		tr := tp.Tracer("bench")
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, span := tr.Start(r.Context(), "GET /")
+			io.WriteString(w, "ok")
+			span.End()
+		}))
+		return srv, func() { srv.Close(); tp.Shutdown(context.Background()) }
+	}
+	off, closeOff := newServer(nil)
+	defer closeOff()
+	on, closeOn := newServer(p)
+	defer closeOn()
+	do := func(srv *httptest.Server) time.Duration {
+		t0 := time.Now()
+		resp, err := srv.Client().Get(srv.URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return time.Since(t0)
+	}
+	var tOff, tOn time.Duration
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		tOff += do(off)
+		tOn += do(on)
+		n++
+	}
+	b.ReportMetric(float64(tOff.Nanoseconds())/float64(n), "ns-off/req")
+	b.ReportMetric(float64(tOn.Nanoseconds())/float64(n), "ns-on/req")
+	b.ReportMetric(float64(tOn)/float64(tOff), "on/off")
+}
+
+// swapHook forwards to the probe currently set (or nothing).
+type swapHook struct{ p atomic.Pointer[kernel.Probe] }
+
+func (h *swapHook) SpanStart(sc trace.SpanContext, t time.Time) {
+	if p := h.p.Load(); p != nil {
+		p.SpanStart(sc, t)
+	}
+}
+
+func (h *swapHook) SpanEnd(sc trace.SpanContext, s, e time.Time, dst []attribute.KeyValue) []attribute.KeyValue {
+	if p := h.p.Load(); p != nil {
+		return p.SpanEnd(sc, s, e, dst)
+	}
+	return dst
+}
+
+// BenchmarkHTTPRequestOnOff is the end-to-end comparison: phases of 500
+// requests with the probe started (programs attached, hook active) alternate
+// with phases with the probe shut down (nothing in the kernel, hook idle),
+// in the same run. It reports the mean time per request of each and the
+// ratio on/off.
+func BenchmarkHTTPRequestOnOff(b *testing.B) {
+	privileged(b)
+	hook := &swapHook{}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(
+		hookProcessor{hook, sdktrace.NewSimpleSpanProcessor(tracetest.NewNoopExporter())}))
+	defer tp.Shutdown(context.Background())
+	tr := tp.Tracer("bench")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, span := tr.Start(r.Context(), "GET /")
+		io.WriteString(w, "ok")
+		span.End()
+	}))
+	defer srv.Close()
+	c := srv.Client()
+	const phase = 500
+	var t [2]time.Duration
+	var n [2]int
+	on := 0
+	stop := func() {
+		if p := hook.p.Swap(nil); p != nil {
+			p.Shutdown(context.Background())
+		}
+	}
+	defer stop()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%phase == 0 {
+			b.StopTimer()
+			if on == 1 {
+				stop()
+			} else {
+				p, err := kernel.New()
+				if err == nil {
+					err = p.Start(context.Background())
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				hook.p.Store(p)
+			}
+			on = 1 - on
+			b.StartTimer()
+		}
+		t0 := time.Now()
+		resp, err := c.Get(srv.URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		t[on] += time.Since(t0)
+		n[on]++
+	}
+	if n[0] > 0 && n[1] > 0 {
+		off, onNs := float64(t[0])/float64(n[0]), float64(t[1])/float64(n[1])
+		b.ReportMetric(off, "ns-off/req")
+		b.ReportMetric(onNs, "ns-on/req")
+		b.ReportMetric(onNs/off, "on/off")
 	}
 }

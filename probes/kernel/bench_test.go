@@ -3,9 +3,9 @@ package kernel_test
 import (
 	"context"
 	"io"
-	"sync/atomic"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 

@@ -58,10 +58,26 @@ func (d decorated) Attributes() []attribute.KeyValue {
 
 func newPipeline(tb testing.TB, hook spanhook.Hook) (trace.Tracer, *tracetest.InMemoryExporter) {
 	tb.Helper()
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(hookProcessor{hook, sdktrace.NewSimpleSpanProcessor(exp)}))
+	tp, exp := buildPipeline(hook)
 	tb.Cleanup(func() { tp.Shutdown(context.Background()) })
 	return tp.Tracer("kernel-test"), exp
+}
+
+func buildPipeline(hook spanhook.Hook) (*sdktrace.TracerProvider, *tracetest.InMemoryExporter) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(hookProcessor{hook, sdktrace.NewSimpleSpanProcessor(exp)}))
+	return tp, exp
+}
+
+// handler starts a span named after the path, runs work in it, and ends it
+// before responding.
+func handler(tr trace.Tracer, work func(ctx context.Context, r *http.Request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, span := tr.Start(r.Context(), r.URL.Path)
+		work(ctx, r)
+		span.End()
+		io.WriteString(w, "ok")
+	})
 }
 
 // privileged skips when eBPF is really unavailable, and fails under CI=true.
@@ -100,12 +116,7 @@ func startProbe(tb testing.TB, opts ...kernel.Option) *kernel.Probe {
 // named after the path, runs work in it, and ends it before responding.
 func serve(tb testing.TB, tr trace.Tracer, work func(ctx context.Context, r *http.Request)) *httptest.Server {
 	tb.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, span := tr.Start(r.Context(), r.URL.Path)
-		work(ctx, r)
-		span.End()
-		io.WriteString(w, "ok")
-	}))
+	srv := httptest.NewServer(handler(tr, work))
 	tb.Cleanup(srv.Close)
 	return srv
 }

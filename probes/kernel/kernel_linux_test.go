@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -458,9 +459,9 @@ func unprivilegedChild() {
 	st := p.Status()
 	r.State, r.Reason = st.State.String(), st.Reason
 
-	t := &testing.T{}
-	tr, exp := newPipeline(t, p)
-	srv := serve(t, tr, func(context.Context, *http.Request) { nanosleep(5 * time.Millisecond) })
+	tp, exp := buildPipeline(p)
+	defer tp.Shutdown(context.Background())
+	srv := httptest.NewServer(handler(tp.Tracer("child"), func(context.Context, *http.Request) { nanosleep(5 * time.Millisecond) }))
 	resp, err := srv.Client().Get(srv.URL + "/unpriv")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

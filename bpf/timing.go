@@ -97,16 +97,16 @@ func (s TimingStats) Lost() uint64 { return s.SlotDrops + s.SpanDrops + s.Thread
 // TimingOptions configures [LoadTiming]. A nil *TimingOptions means defaults.
 type TimingOptions struct {
 	// Slots is the number of goroutines that may have open spans at the
-	// same time; it is rounded up to a power of two. Zero means 4096
-	// (512 KiB of shared memory).
+	// same time; it is rounded up to a power of two. Each takes 128 bytes
+	// of memory shared with the kernel. Zero means 2048 (256 KiB).
 	Slots int
-	// Spans is the number of spans that may be open at the same time.
-	// Zero means 4 × Slots.
+	// Spans is the number of spans that may be open at the same time; each
+	// takes about 180 bytes of process memory. Zero means 4 × Slots.
 	Spans int
 }
 
 const (
-	defaultSlots = 4096
+	defaultSlots = 2048
 	maxSlots     = 1 << 20
 	// probeLimit is how many consecutive slots a key may occupy, starting
 	// at slotHash(key). Must equal PROBE_LIMIT in sched.c.

@@ -235,9 +235,10 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 }
 
 // WithSlots sets how many goroutines may have open spans at the same time
-// (rounded up to a power of two; 128 bytes of shared memory each). Spans
-// beyond that get no kernel attributes and are counted as lost. Zero means
-// the default, 4096.
+// (rounded up to a power of two; 128 bytes of memory shared with the kernel
+// each, plus room for 4 open spans per slot, about 720 bytes). Spans beyond
+// that get no kernel attributes and are counted as lost. Zero means the
+// default, 2048 (about 1.7 MB in all).
 func WithSlots(n int) Option {
 	return optionFunc(func(c config) config {
 		c.slots = n

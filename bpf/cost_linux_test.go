@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -70,6 +71,36 @@ func BenchmarkKernelCostPerRequest(b *testing.B) {
 			d1, r1 := total()
 			b.ReportMetric(float64(d1-d0)/float64(b.N), "bpf-ns/req")
 			b.ReportMetric(float64(r1-r0)/float64(b.N), "events/req")
+		})
+	}
+}
+
+// BenchmarkSyscallOverhead is the cost the programs add to one cheap system
+// call (getppid) of this process: without the programs, with them attached
+// and nothing published ("idle"), with another goroutine's key published
+// ("busy": the full filter path for a goroutine without a span), and with
+// the calling goroutine's own key published ("traced").
+func BenchmarkSyscallOverhead(b *testing.B) {
+	run := func(b *testing.B) {
+		for b.Loop() {
+			unix.Getppid()
+		}
+	}
+	b.Run("detached", run)
+	for _, mode := range []string{"idle", "busy", "traced"} {
+		b.Run(mode, func(b *testing.B) {
+			tm := requireTiming(b, nil)
+			switch mode {
+			case "busy":
+				tm.tab.begin(0xdead000, trace(8), span(8))
+				defer tm.End(span(8))
+			case "traced":
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				tm.Begin(trace(8), span(8))
+				defer tm.End(span(8))
+			}
+			run(b)
 		})
 	}
 }

@@ -99,8 +99,11 @@ func TestHandlerKernelTime(t *testing.T) {
 	if n < 20 { // create, 16 writes, fsync, close, nanosleep
 		t.Errorf("syscall count = %d, want >= 20", n)
 	}
-	if sys > inSyscalls || sys < inSyscalls*8/10 {
-		t.Errorf("syscall time %v, want close to (and below) the %v measured around the calls", sys, inSyscalls)
+	// The kernel measures strictly inside the handler's window; what the
+	// handler measured beyond that is Go code between the calls and
+	// preemption there (run-queue time).
+	if sys > inSyscalls || sys+runq < inSyscalls*8/10 {
+		t.Errorf("syscall time %v (+ run queue %v), want close to (and below) the %v measured around the calls", sys, runq, inSyscalls)
 	}
 	if file <= 0 || file > sys-sleep {
 		t.Errorf("file syscall time %v, want > 0 and <= %v", file, sys-sleep)

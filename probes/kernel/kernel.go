@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,6 +119,11 @@ func (p *Probe) Start(ctx context.Context) error {
 
 	p.timing.Store(tm)
 	p.status = probes.Status{Name: Name, State: probes.StateOn}
+	if runtime.GOARCH != "amd64" {
+		// Only amd64 has the goroutine at a fixed TLS offset (fsbase-8).
+		p.status = probes.Status{Name: Name, State: probes.StateDegraded,
+			Reason: "run-queue wait after a preemption outside a system call is not attributed on " + runtime.GOARCH}
+	}
 	return nil
 }
 

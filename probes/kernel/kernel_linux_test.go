@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -28,7 +29,10 @@ import (
 	"github.com/verdict-obs/verdict/probes/kernel"
 )
 
-func init() { childModes["unprivileged"] = unprivilegedChild }
+func init() {
+	childModes["unprivileged"] = unprivilegedChild
+	childModes["burn"] = burnChild
+}
 
 func seconds(tb testing.TB, attrs map[attribute.Key]attribute.Value, key string) time.Duration {
 	tb.Helper()
@@ -140,41 +144,93 @@ func TestParkedGoroutineHasNoOffCPU(t *testing.T) {
 	}
 }
 
-// TestRunQueueUnderContention: more busy threads than CPUs: run-queue wait
-// and involuntary switches appear on the spans.
+// TestRunQueueUnderContention: run-queue wait and involuntary switches
+// appear on the spans of busy goroutines when the CPUs are contended, either
+// by more runnable threads of our own than CPUs, or by a noisy neighbour
+// process while more busy goroutines than GOMAXPROCS share our threads.
 func TestRunQueueUnderContention(t *testing.T) {
 	p := startProbe(t)
 	tr, exp := newPipeline(t, p)
-	workers := 4 * runtime.NumCPU()
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(workers))
-	var wg sync.WaitGroup
-	for i := range workers {
-		wg.Go(func() {
-			_, span := tr.Start(context.Background(), fmt.Sprintf("busy-%d", i))
-			spin(300 * time.Millisecond)
-			span.End()
-		})
-	}
-	wg.Wait()
-	var total time.Duration
-	var withRunq, switches int64
-	for i := range workers {
-		a := spanAttrs(t, exp, fmt.Sprintf("busy-%d", i))
-		r := seconds(t, a, semconv.AttrKernelRunqueueDuration)
-		total += r
-		if r > 0 {
-			withRunq++
+	run := func(t *testing.T, workers int, prefix string) {
+		var wg sync.WaitGroup
+		for i := range workers {
+			wg.Go(func() {
+				_, span := tr.Start(context.Background(), fmt.Sprintf("%s-%d", prefix, i))
+				spin(300 * time.Millisecond)
+				span.End()
+			})
 		}
-		switches += count(t, a, semconv.AttrKernelInvoluntarySwitches)
+		wg.Wait()
+		var total time.Duration
+		var withRunq, switches int64
+		for i := range workers {
+			a := spanAttrs(t, exp, fmt.Sprintf("%s-%d", prefix, i))
+			r := seconds(t, a, semconv.AttrKernelRunqueueDuration)
+			total += r
+			if r > 0 {
+				withRunq++
+			}
+			switches += count(t, a, semconv.AttrKernelInvoluntarySwitches)
+		}
+		t.Logf("%d busy goroutines, GOMAXPROCS %d, %d CPUs, 300ms: run-queue total %v, %d spans with run-queue time, %d involuntary switches",
+			workers, runtime.GOMAXPROCS(0), runtime.NumCPU(), total, withRunq, switches)
+		// Each contended thread waits about half the time or more; ask for
+		// a tenth of the spans' time in all.
+		if want := time.Duration(workers) * 30 * time.Millisecond; total < want {
+			t.Errorf("run-queue total %v, want >= %v", total, want)
+		}
+		if withRunq < int64(workers)/2 || switches == 0 {
+			t.Errorf("%d of %d spans saw run-queue time, %d involuntary switches", withRunq, workers, switches)
+		}
 	}
-	t.Logf("%d busy goroutines on %d CPUs for 300ms: run-queue total %v, %d spans with run-queue time, %d involuntary switches",
-		workers, runtime.NumCPU(), total, withRunq, switches)
-	// Ideal: (workers-CPUs)/workers of 300ms per span. Ask for a fraction.
-	if total < time.Duration(workers)*30*time.Millisecond {
-		t.Errorf("run-queue total %v, want >= %v", total, time.Duration(workers)*30*time.Millisecond)
+
+	t.Run("threads>CPUs", func(t *testing.T) {
+		workers := 4 * runtime.NumCPU()
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(workers))
+		run(t, workers, "threads")
+	})
+
+	t.Run("noisy-neighbour", func(t *testing.T) {
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		burner := exec.Command(exe, "-test.run=^$")
+		burner.Env = append(os.Environ(), childEnv+"=burn")
+		stdin, err := burner.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := burner.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			stdin.Close() // the burner exits when its stdin closes
+			burner.Wait()
+		}()
+		time.Sleep(50 * time.Millisecond)
+		run(t, 2*runtime.GOMAXPROCS(0), "neighbour")
+	})
+}
+
+// burnChild spins one thread per CPU until its stdin closes (or 10 s).
+func burnChild() {
+	runtime.GOMAXPROCS(runtime.NumCPU())
+	for range runtime.NumCPU() {
+		go func() {
+			for {
+				spin(time.Second)
+			}
+		}()
 	}
-	if withRunq < int64(workers)/2 || switches == 0 {
-		t.Errorf("%d of %d spans saw run-queue time, %d involuntary switches", withRunq, workers, switches)
+	done := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
 	}
 }
 

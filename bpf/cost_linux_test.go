@@ -79,7 +79,9 @@ func BenchmarkKernelCostPerRequest(b *testing.B) {
 // call (getppid) of this process: without the programs, with them attached
 // and nothing published ("idle"), with another goroutine's key published
 // ("busy": the full filter path for a goroutine without a span), and with
-// the calling goroutine's own key published ("traced").
+// the calling goroutine's own key published ("traced"); "no-syscalls" has
+// only the scheduler programs attached (TimingOptions.NoSyscalls) and the
+// caller's key published.
 func BenchmarkSyscallOverhead(b *testing.B) {
 	run := func(b *testing.B) {
 		for b.Loop() {
@@ -87,6 +89,14 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 		}
 	}
 	b.Run("detached", run)
+	b.Run("no-syscalls", func(b *testing.B) {
+		tm := requireTiming(b, &TimingOptions{NoSyscalls: true})
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tm.Begin(trace(8), span(8))
+		defer tm.End(span(8))
+		run(b)
+	})
 	for _, mode := range []string{"idle", "busy", "traced"} {
 		b.Run(mode, func(b *testing.B) {
 			tm := requireTiming(b, nil)

@@ -37,6 +37,10 @@
 // thread-locked goroutine makes 64 getppid calls, and the kernel must have
 // attributed exactly those to its key, or Timing refuses to load.
 //
+// With [TimingOptions.NoSyscalls] only the scheduler programs are attached:
+// no system call counts or times, and off-CPU time comes from the goroutine
+// in TLS when the thread blocks (amd64).
+//
 // While no key is published the programs return after one load. Otherwise,
 // per system call of this process they cost a register read, a few array
 // lookups and a hash lookup (about 130 ns per event here, measured by

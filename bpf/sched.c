@@ -287,11 +287,29 @@ static __always_inline void switch_out(struct stats *st, struct task_struct *pre
 	bool in_sys = t && t->sys_g;
 
 	if (!runnable) {
-		if (!in_sys)
-			return;
-		t->off_g = t->sys_g;
-		t->off_gen = t->sys_gen;
-		t->off_slot = t->sys_slot;
+		if (in_sys) {
+			t->off_g = t->sys_g;
+			t->off_gen = t->sys_gen;
+			t->off_slot = t->sys_slot;
+		} else {
+			// Blocked outside a traced system call (page fault, or
+			// system calls not traced at all): the goroutine in TLS.
+			// A thread parking in the Go scheduler has g0 there,
+			// which is never published.
+			__u32 idx;
+			__u64 g = tls_g();
+			struct slot *s = find_slot(g, &idx);
+			if (!s)
+				return;
+			if (!t) {
+				t = thread_get(st, tid);
+				if (!t)
+					return;
+			}
+			t->off_g = g;
+			t->off_gen = *(volatile __u64 *)&s->gen;
+			t->off_slot = idx;
+		}
 		t->off_ts = now;
 		t->off_mode = OFF_BLOCKED;
 		return;
@@ -350,14 +368,18 @@ int sched_switch(struct bpf_raw_tracepoint_args *ctx)
 	struct stats *st = get_stats();
 	if (!st || idle(st))
 		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 host = *(volatile __u64 *)&st->host_tgid;
-	if (!host)
-		return 0;
+	if (!host) {
+		// Not learnt yet (system calls are not traced): learn from prev.
+		if (!ours(st, pid_tgid))
+			return 0;
+		host = pid_tgid >> 32;
+	}
 
 	bool preempt = ctx->args[0] & 1;
 	struct task_struct *prev = (struct task_struct *)ctx->args[1];
 	struct task_struct *next = (struct task_struct *)ctx->args[2];
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	bool out = (pid_tgid >> 32) == host;
 	bool in = (__u64)BPF_CORE_READ(next, tgid) == host;
 	if (!out && !in)

@@ -103,6 +103,12 @@ type TimingOptions struct {
 	// Spans is the number of spans that may be open at the same time; each
 	// takes about 180 bytes of process memory. Zero means 4 × Slots.
 	Spans int
+	// NoSyscalls leaves the sys_enter and sys_exit tracepoints alone: no
+	// system call counts or times, off-CPU time is attributed through the
+	// goroutine in TLS when the thread blocks (amd64 only), and no process
+	// on the host pays for the syscall tracepoints (about 150 ns per system
+	// call here).
+	NoSyscalls bool
 }
 
 const (

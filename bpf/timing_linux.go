@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -33,6 +34,7 @@ type Timing struct {
 	slotMem  []byte
 	statsMem []byte
 	st       *stats
+	syscalls bool // sys_enter/sys_exit attached
 
 	closeOnce sync.Once
 	closeErr  error
@@ -104,15 +106,21 @@ func LoadTiming(opts *TimingOptions) (_ *Timing, err error) {
 	}
 	t.tab = newTable(unsafe.Slice((*slot)(unsafe.Pointer(&t.slotMem[0])), n), &t.st.published, spans)
 
-	for _, a := range []struct {
+	type attachment struct {
 		tp   string
 		prog *ebpf.Program
-	}{
-		{"sys_enter", t.objs.SysEnter},
-		{"sys_exit", t.objs.SysExit},
+	}
+	attach := []attachment{
 		{"sched_switch", t.objs.SchedSwitch},
 		{"sched_wakeup", t.objs.SchedWakeup},
-	} {
+	}
+	t.syscalls = opts == nil || !opts.NoSyscalls
+	if t.syscalls {
+		attach = append(attach, attachment{"sys_enter", t.objs.SysEnter}, attachment{"sys_exit", t.objs.SysExit})
+	} else if runtime.GOARCH != "amd64" {
+		return nil, fmt.Errorf("kernel timing without system call tracing needs the goroutine in TLS (amd64), this is %s: %w", runtime.GOARCH, ErrNotSupported)
+	}
+	for _, a := range attach {
 		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.tp, Program: a.prog})
 		if err != nil {
 			return nil, fmt.Errorf("attach raw tracepoint %s: %w", a.tp, asUnsupported(err))
@@ -120,10 +128,44 @@ func LoadTiming(opts *TimingOptions) (_ *Timing, err error) {
 		t.links = append(t.links, l)
 	}
 
-	if err := t.calibrate(getg); err != nil {
+	calibrate := t.calibrate
+	if !t.syscalls {
+		calibrate = t.calibrateSched
+	}
+	if err := calibrate(getg); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// Syscalls reports whether system calls are traced (see
+// [TimingOptions.NoSyscalls]).
+func (t *Timing) Syscalls() bool { return t.syscalls }
+
+// calibrateSched is the calibration without system call tracing: a
+// thread-locked goroutine blocks in nanosleep, and the kernel must have
+// attributed at least half of that time to its key as off-CPU time.
+func (t *Timing) calibrateSched(key func() uintptr) error {
+	const sleeps, each = 10, time.Millisecond
+	done := make(chan Counters, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		span := [8]byte{'c', 'a', 'l', 'i', 'b', 'r', 'a', 't'}
+		t.tab.begin(uint64(key()), [16]byte{'v', 'e', 'r', 'd', 'i', 'c', 't'}, span)
+		ts := unix.NsecToTimespec(int64(each))
+		for range sleeps {
+			unix.Nanosleep(&ts, nil)
+		}
+		c, _ := t.tab.end(span)
+		done <- c
+	}()
+	c := <-done
+	if c.OffCPU < sleeps*each/2 {
+		return fmt.Errorf("calibration: the kernel attributed %v of %v blocked in nanosleep to the calling goroutine: %w",
+			c.OffCPU, sleeps*each, ErrNotSupported)
+	}
+	return nil
 }
 
 // asUnsupported wraps err with ErrNotSupported unless it is a permission

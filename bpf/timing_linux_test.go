@@ -343,3 +343,39 @@ func TestStaleThreadStateIsIgnored(t *testing.T) {
 		t.Errorf("parked time attributed to the new span: off-CPU %v, run queue %v", c.OffCPU, c.RunQueue)
 	}
 }
+
+// TestTimingNoSyscalls: without system call tracing, blocking time still
+// reaches the span through the goroutine in TLS, parked time does not, and
+// no system call is counted.
+func TestTimingNoSyscalls(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		if _, err := LoadTiming(&TimingOptions{NoSyscalls: true}); !errors.Is(err, ErrNotSupported) {
+			t.Fatalf("NoSyscalls on %s: %v, want ErrNotSupported", runtime.GOARCH, err)
+		}
+		return
+	}
+	tm := requireTiming(t, &TimingOptions{NoSyscalls: true})
+	if tm.Syscalls() {
+		t.Fatal("Syscalls() = true with NoSyscalls")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tm.Begin(trace(6), span(6))
+	ts := syscall.Timespec{Nsec: int64(50 * time.Millisecond)}
+	syscall.Nanosleep(&ts, nil)
+	for range 1000 {
+		unix.Getppid()
+	}
+	blocked, _ := tm.End(span(6))
+
+	tm.Begin(trace(6), span(7))
+	time.Sleep(50 * time.Millisecond) // parks: the thread sleeps on g0
+	parked, _ := tm.End(span(7))
+	t.Logf("nanosleep: %+v; time.Sleep: %+v", blocked, parked)
+	if blocked.OffCPU < 45*time.Millisecond || blocked.TotalSyscalls() != 0 {
+		t.Errorf("nanosleep 50ms: off-CPU %v, %d syscalls counted; want ~50ms and none", blocked.OffCPU, blocked.TotalSyscalls())
+	}
+	if parked.OffCPU != 0 {
+		t.Errorf("time.Sleep: off-CPU %v, want 0", parked.OffCPU)
+	}
+}

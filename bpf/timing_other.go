@@ -24,3 +24,6 @@ func (*Timing) Stats() TimingStats { return TimingStats{} }
 
 // Close does nothing.
 func (*Timing) Close() error { return nil }
+
+// Syscalls reports false.
+func (*Timing) Syscalls() bool { return false }

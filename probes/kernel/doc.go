@@ -14,6 +14,13 @@
 // durations feed histograms; kernel events that could not be attributed are
 // counted in verdict.kernel.events.lost.
 //
+// Cost: while the probe runs, the kernel's raw system call tracepoints are
+// enabled, and every system call of every process on the host goes through
+// them (about 150 ns here, most of it the tracepoint machinery itself); the
+// probe's own work adds about 100 ns per system call of a goroutine with an
+// open span. [WithoutSyscallTracing] drops the system call attributes and
+// that cost, keeping off-CPU and run-queue time.
+//
 // What the kernel cannot see is not reported: a goroutine parked by the Go
 // runtime (channel, mutex, time.Sleep, network wait in the netpoller) makes
 // no system call and has no thread, so that time is nobody's off-CPU time.

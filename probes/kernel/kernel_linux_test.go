@@ -540,3 +540,32 @@ func unprivilegedChild() {
 	p.Shutdown(context.Background())
 	json.NewEncoder(os.Stdout).Encode(r)
 }
+
+// TestWithoutSyscallTracing: off-CPU time still reaches the span, the
+// syscall attributes are absent, parked time is still not charged.
+func TestWithoutSyscallTracing(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("needs the goroutine in TLS (amd64)")
+	}
+	p := startProbe(t, kernel.WithoutSyscallTracing())
+	tr, exp := newPipeline(t, p)
+	srv := serve(t, tr, func(_ context.Context, r *http.Request) {
+		if r.URL.Path == "/sleep" {
+			nanosleep(40 * time.Millisecond)
+		} else {
+			time.Sleep(40 * time.Millisecond)
+		}
+	})
+	get(t, srv.Client(), srv.URL+"/sleep")
+	get(t, srv.Client(), srv.URL+"/park")
+	blocked, parked := spanAttrs(t, exp, "/sleep"), spanAttrs(t, exp, "/park")
+	if _, ok := blocked[semconv.AttrKernelSyscallCount]; ok {
+		t.Errorf("syscall attributes without syscall tracing: %v", blocked)
+	}
+	off := seconds(t, blocked, semconv.AttrKernelOffCPUDuration)
+	parkedOff := seconds(t, parked, semconv.AttrKernelOffCPUDuration)
+	t.Logf("off-CPU: nanosleep %v, time.Sleep %v", off, parkedOff)
+	if off < 35*time.Millisecond || parkedOff != 0 {
+		t.Errorf("off-CPU nanosleep %v (want ~40ms), time.Sleep %v (want 0)", off, parkedOff)
+	}
+}

@@ -161,12 +161,13 @@ func (h *swapHook) SpanEnd(sc trace.SpanContext, s, e time.Time, dst []attribute
 // on, so every kernel event takes the full path, as in a server that always
 // has requests in flight; in "idle" the programs skip work between requests.
 func BenchmarkHTTPRequestOnOff(b *testing.B) {
-	for _, mode := range []string{"idle", "busy"} {
-		b.Run(mode, func(b *testing.B) { benchmarkOnOff(b, mode == "busy") })
-	}
+	b.Run("control", func(b *testing.B) { benchmarkOnOff(b, true, true) }) // "on" phases start nothing: the noise floor
+	b.Run("idle", func(b *testing.B) { benchmarkOnOff(b, false, false) })
+	b.Run("busy", func(b *testing.B) { benchmarkOnOff(b, false, true) })
+	b.Run("busy-without-syscalls", func(b *testing.B) { benchmarkOnOff(b, false, true, kernel.WithoutSyscallTracing()) })
 }
 
-func benchmarkOnOff(b *testing.B, busy bool) {
+func benchmarkOnOff(b *testing.B, control, busy bool, opts ...kernel.Option) {
 	privileged(b)
 	hook := &swapHook{}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(
@@ -202,8 +203,8 @@ func benchmarkOnOff(b *testing.B, busy bool) {
 			b.StopTimer()
 			if on == 1 {
 				stop()
-			} else {
-				p, err := kernel.New()
+			} else if !control {
+				p, err := kernel.New(opts...)
 				if err == nil {
 					err = p.Start(context.Background())
 				}

@@ -335,7 +335,12 @@ func (t *table) begin(g uint64, trace [16]byte, spanID [8]byte) bool {
 		t.npub++
 		*t.pub = t.npub // plain stores: the kernel is the only other reader
 		t.slots[si].gen++
-		atomic.StoreUint64(&t.slots[si].key, g) // the kernel attributes from here on
+		// Plain stores to the shared slots throughout: the kernel is the
+		// only other party, a store is visible to it within nanoseconds,
+		// and an event that sees the old value for that long lands on a
+		// slot whose counters nobody reads (deltas and generations make it
+		// harmless). A locked XCHG would cost 5 ns per store.
+		t.slots[si].key = g // the kernel attributes from here on
 	}
 	s := &t.slots[si]
 	m := &t.meta[si]
@@ -406,7 +411,7 @@ func (t *table) end(spanID [8]byte) (Counters, bool) {
 	}
 	m.open--
 	if m.open == 0 {
-		atomic.StoreUint64(&s.key, 0) // the kernel stops attributing
+		s.key = 0 // the kernel stops attributing
 		s.spanID = 0
 		t.npub--
 		*t.pub = t.npub

@@ -23,8 +23,9 @@
 // amd64, R28 on arm64) or in the thread's TLS (fsbase-8 on amd64).
 // [Timing.Begin] writes the key into a slot of a BPF array map that is
 // memory-mapped into the process (open addressing, eight candidate slots per
-// key); programs on the raw tracepoints sys_enter, sys_exit, sched_switch and
-// sched_wakeup, filtered to this process in the kernel, add system call
+// key); programs on the BTF-enabled raw tracepoints (tp_btf) sys_enter,
+// sys_exit, sched_switch and sched_wakeup, filtered to this process in the
+// kernel, add system call
 // counts and time by class, off-CPU time blocked inside system calls,
 // run-queue wait and involuntary switches to the slot with atomic adds.
 // [Timing.End] reads the counters from the mapping. Aggregation happens in

@@ -24,7 +24,9 @@ type Preflight struct {
 	Lockdown string
 	// RawTracepoint, Mmapable and RingBuf report kernel support for raw
 	// tracepoint programs, memory-mapped array maps and the BPF ring buffer.
-	// They are probed only when the capabilities are present.
+	// They are probed only when the capabilities are present. (The timing
+	// programs are BTF-enabled raw tracepoints, tp_btf; preflight checks
+	// for the helpers they need, loading checks the rest.)
 	RawTracepoint, Mmapable, RingBuf bool
 
 	// Reason is a short human reason why eBPF cannot run ("missing CAP_BPF

@@ -83,6 +83,12 @@ func check() Preflight {
 		if features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnGetNsCurrentPidTgid) != nil {
 			unsupported = append(unsupported, "kernel without bpf_get_ns_current_pid_tgid (Linux 5.7+)")
 		}
+		// The programs are BTF-enabled raw tracepoints (tp_btf). cilium/ebpf
+		// probes the Tracing type through fentry, which can be missing
+		// where tp_btf works; the helper below arrived with what we need.
+		if features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnGetCurrentTaskBtf) != nil {
+			unsupported = append(unsupported, "kernel without bpf_get_current_task_btf (Linux 5.11+)")
+		}
 	}
 
 	switch {

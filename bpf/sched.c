@@ -4,8 +4,10 @@
 //
 // User space publishes "goroutine g works for a span" by writing g into a
 // slot of the memory-mapped `slots` array (open addressing: g may sit in any
-// of PROBE_LIMIT slots starting at hash(g)). These programs, attached to raw
-// tracepoints and filtered to our own process, find the goroutine running on
+// of PROBE_LIMIT slots starting at hash(g)). These programs, attached to
+// BTF-enabled raw tracepoints (tp_btf: typed arguments, so kernel memory is
+// read with plain loads instead of bpf_probe_read_kernel) and filtered to our
+// own process, find the goroutine running on
 // the current thread (R14 at sys_enter on amd64, R28 on arm64, TLS at
 // fsbase-8 from the scheduler on amd64) and add what they measure to that
 // goroutine's slot. Nothing is sent to user space: it reads the slot
@@ -13,7 +15,7 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
-#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_core_read.h> /* bpf_core_field_exists */
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
@@ -171,9 +173,9 @@ static __always_inline __u64 regs_g(struct pt_regs *regs)
 {
 	__u64 g = 0;
 #if defined(__TARGET_ARCH_x86)
-	bpf_core_read(&g, sizeof(g), &regs->r14);
+	g = regs->r14;
 #elif defined(__TARGET_ARCH_arm64)
-	bpf_core_read(&g, sizeof(g), &regs->regs[28]);
+	g = regs->regs[28];
 #endif
 	return g;
 }
@@ -184,8 +186,8 @@ static __always_inline __u64 tls_g(void)
 {
 	__u64 g = 0;
 #if defined(__TARGET_ARCH_x86)
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	unsigned long fsbase = BPF_CORE_READ(task, thread.fsbase);
+	struct task_struct *task = bpf_get_current_task_btf();
+	unsigned long fsbase = task->thread.fsbase;
 	if (fsbase > 8)
 		bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase - 8));
 #endif
@@ -195,9 +197,9 @@ static __always_inline __u64 tls_g(void)
 static __always_inline long task_state(struct task_struct *t)
 {
 	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
+		return t->__state;
 	struct task_struct___pre514 *old = (void *)t;
-	return BPF_CORE_READ(old, state);
+	return old->state;
 }
 
 static __always_inline struct thread *thread_get(struct stats *st, __u32 tid)
@@ -213,8 +215,8 @@ static __always_inline struct thread *thread_get(struct stats *st, __u32 tid)
 	return t;
 }
 
-SEC("raw_tp/sys_enter")
-int sys_enter(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_enter")
+int sys_enter(__u64 *ctx)
 {
 	struct stats *st = get_stats();
 	if (!st || idle(st))
@@ -223,7 +225,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (!ours(st, pid_tgid))
 		return 0;
 
-	__u64 g = regs_g((struct pt_regs *)ctx->args[0]);
+	__u64 g = regs_g((struct pt_regs *)ctx[0]);
 	__u32 idx;
 	struct slot *s = find_slot(g, &idx);
 	if (!s)
@@ -240,7 +242,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (!t)
 		return 0;
 
-	long nr = (long)ctx->args[1];
+	long nr = (long)ctx[1];
 	__u32 class = CLASS_OTHER;
 	if (nr >= 0 && nr < MAX_SYSCALL)
 		class = syscall_class[nr];
@@ -253,8 +255,8 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-SEC("raw_tp/sys_exit")
-int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int sys_exit(__u64 *ctx)
 {
 	struct stats *st = get_stats();
 	if (!st || idle(st))
@@ -362,8 +364,8 @@ static __always_inline void switch_in(__u32 tid, __u64 now)
 		__sync_fetch_and_add(&s->offcpu_ns, d);
 }
 
-SEC("raw_tp/sched_switch")
-int sched_switch(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sched_switch")
+int sched_switch(__u64 *ctx)
 {
 	struct stats *st = get_stats();
 	if (!st || idle(st))
@@ -377,11 +379,11 @@ int sched_switch(struct bpf_raw_tracepoint_args *ctx)
 		host = pid_tgid >> 32;
 	}
 
-	bool preempt = ctx->args[0] & 1;
-	struct task_struct *prev = (struct task_struct *)ctx->args[1];
-	struct task_struct *next = (struct task_struct *)ctx->args[2];
+	bool preempt = ctx[0] & 1;
+	struct task_struct *prev = (struct task_struct *)ctx[1];
+	struct task_struct *next = (struct task_struct *)ctx[2];
 	bool out = (pid_tgid >> 32) == host;
-	bool in = (__u64)BPF_CORE_READ(next, tgid) == host;
+	bool in = (__u64)next->tgid == host;
 	if (!out && !in)
 		return 0;
 
@@ -389,22 +391,22 @@ int sched_switch(struct bpf_raw_tracepoint_args *ctx)
 	if (out)
 		switch_out(st, prev, (__u32)pid_tgid, preempt, now);
 	if (in)
-		switch_in((__u32)BPF_CORE_READ(next, pid), now);
+		switch_in((__u32)next->pid, now);
 	return 0;
 }
 
-SEC("raw_tp/sched_wakeup")
-int sched_wakeup(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sched_wakeup")
+int sched_wakeup(__u64 *ctx)
 {
 	struct stats *st = get_stats();
 	if (!st || idle(st))
 		return 0;
 	__u64 host = *(volatile __u64 *)&st->host_tgid;
-	struct task_struct *p = (struct task_struct *)ctx->args[0];
-	if (!host || (__u64)BPF_CORE_READ(p, tgid) != host)
+	struct task_struct *p = (struct task_struct *)ctx[0];
+	if (!host || (__u64)p->tgid != host)
 		return 0;
 
-	__u32 tid = BPF_CORE_READ(p, pid);
+	__u32 tid = p->pid;
 	struct thread *t = bpf_map_lookup_elem(&threads, &tid);
 	if (!t || t->off_mode != OFF_BLOCKED)
 		return 0;

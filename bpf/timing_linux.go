@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Timing measures kernel time per span: four programs on the raw
+// Timing measures kernel time per span: four programs on the BTF-enabled raw
 // tracepoints sys_enter, sys_exit, sched_switch and sched_wakeup, filtered to
 // this process, attribute system calls, off-CPU time and run-queue wait to
 // the goroutine keys published through [Timing.Begin].
@@ -121,9 +121,9 @@ func LoadTiming(opts *TimingOptions) (_ *Timing, err error) {
 		return nil, fmt.Errorf("kernel timing without system call tracing needs the goroutine in TLS (amd64), this is %s: %w", runtime.GOARCH, ErrNotSupported)
 	}
 	for _, a := range attach {
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.tp, Program: a.prog})
+		l, err := link.AttachTracing(link.TracingOptions{Program: a.prog})
 		if err != nil {
-			return nil, fmt.Errorf("attach raw tracepoint %s: %w", a.tp, asUnsupported(err))
+			return nil, fmt.Errorf("attach tracepoint %s: %w", a.tp, asUnsupported(err))
 		}
 		t.links = append(t.links, l)
 	}

@@ -113,7 +113,7 @@ type TimingOptions struct {
 
 const (
 	defaultSlots = 2048
-	maxSlots     = 1 << 20
+	maxSlots     = 1 << 16 // 8 MiB shared, ~47 MB of span records
 	// probeLimit is how many consecutive slots a key may occupy, starting
 	// at slotHash(key). Must equal PROBE_LIMIT in sched.c.
 	probeLimit = 8

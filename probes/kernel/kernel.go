@@ -24,13 +24,20 @@ import (
 const Name = "kernel"
 
 var (
-	_                probes.Probe  = (*Probe)(nil)
-	_                spanhook.Hook = (*Probe)(nil)
-	errShutDown                    = errors.New("kernel probe: shut down")
-	errStarted                     = errors.New("kernel probe: already started")
-	durationBuckets                = []float64{0.00001, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
-	reasonNotStarted               = "not started"
-	reasonShutDown                 = "shut down"
+	_ probes.Probe  = (*Probe)(nil)
+	_ spanhook.Hook = (*Probe)(nil)
+
+	errShutDown = errors.New("kernel probe: shut down")
+	errStarted  = errors.New("kernel probe: already started")
+
+	// durationBuckets (seconds) span 10 µs to 10 s.
+	durationBuckets = []float64{0.00001, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+)
+
+// Status reasons of a probe that is off without an error.
+const (
+	reasonNotStarted = "not started"
+	reasonShutDown   = "shut down"
 )
 
 // Probe measures kernel time per span with eBPF. Create it with [New].

@@ -98,7 +98,8 @@ func (s TimingStats) Lost() uint64 { return s.SlotDrops + s.SpanDrops + s.Thread
 type TimingOptions struct {
 	// Slots is the number of goroutines that may have open spans at the
 	// same time; it is rounded up to a power of two. Each takes 128 bytes
-	// of memory shared with the kernel. Zero means 2048 (256 KiB).
+	// of memory shared with the kernel. Zero means 2048 (256 KiB); at most
+	// 65536.
 	Slots int
 	// Spans is the number of spans that may be open at the same time; each
 	// takes about 180 bytes of process memory. Zero means 4 × Slots.

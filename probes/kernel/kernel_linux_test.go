@@ -136,8 +136,10 @@ func TestParkedGoroutineHasNoOffCPU(t *testing.T) {
 	off := seconds(t, a, semconv.AttrKernelOffCPUDuration)
 	sys := seconds(t, a, semconv.AttrKernelSyscallDuration)
 	t.Logf("parked 80ms: syscalls=%d sys=%v offcpu=%v", count(t, a, semconv.AttrKernelSyscallCount), sys, off)
-	if off != 0 {
-		t.Errorf("off-CPU %v for a goroutine that only parked, want 0", off)
+	// 80ms parked; allow a runtime-lock futex wait on the goroutine's own
+	// stack, nothing more.
+	if off > time.Millisecond {
+		t.Errorf("off-CPU %v for a goroutine that only parked, want ~0", off)
 	}
 	if sys > 5*time.Millisecond {
 		t.Errorf("syscall time %v for a goroutine that made no blocking syscall", sys)
@@ -565,7 +567,7 @@ func TestWithoutSyscallTracing(t *testing.T) {
 	off := seconds(t, blocked, semconv.AttrKernelOffCPUDuration)
 	parkedOff := seconds(t, parked, semconv.AttrKernelOffCPUDuration)
 	t.Logf("off-CPU: nanosleep %v, time.Sleep %v", off, parkedOff)
-	if off < 35*time.Millisecond || parkedOff != 0 {
+	if off < 35*time.Millisecond || parkedOff > time.Millisecond {
 		t.Errorf("off-CPU nanosleep %v (want ~40ms), time.Sleep %v (want 0)", off, parkedOff)
 	}
 }

@@ -375,7 +375,7 @@ func TestTimingNoSyscalls(t *testing.T) {
 	if blocked.OffCPU < 45*time.Millisecond || blocked.TotalSyscalls() != 0 {
 		t.Errorf("nanosleep 50ms: off-CPU %v, %d syscalls counted; want ~50ms and none", blocked.OffCPU, blocked.TotalSyscalls())
 	}
-	if parked.OffCPU != 0 {
-		t.Errorf("time.Sleep: off-CPU %v, want 0", parked.OffCPU)
+	if parked.OffCPU > time.Millisecond {
+		t.Errorf("time.Sleep: off-CPU %v, want ~0", parked.OffCPU)
 	}
 }

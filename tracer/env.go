@@ -24,6 +24,7 @@ type envConfig struct {
 	samplerArg      string
 	promHost        string
 	promPort        string
+	ebpf            EBPFMode // VERDICT_EBPF
 	warnings        []string // invalid values, reported through the diagnostics logger
 }
 
@@ -52,6 +53,16 @@ func readEnv() envConfig {
 	e.samplerArg = strings.TrimSpace(os.Getenv("OTEL_TRACES_SAMPLER_ARG"))
 	e.promHost = strings.TrimSpace(os.Getenv("OTEL_EXPORTER_PROMETHEUS_HOST"))
 	e.promPort = strings.TrimSpace(os.Getenv("OTEL_EXPORTER_PROMETHEUS_PORT"))
+	switch v := strings.ToLower(strings.TrimSpace(os.Getenv("VERDICT_EBPF"))); v {
+	case "", "auto":
+		e.ebpf = EBPFAuto
+	case "off", "false", "0":
+		e.ebpf = EBPFOff
+	case "required", "on", "true", "1":
+		e.ebpf = EBPFRequired
+	default:
+		e.warnings = append(e.warnings, fmt.Sprintf("VERDICT_EBPF=%q: use auto, off or required; using auto", v))
+	}
 	return e
 }
 

@@ -116,6 +116,9 @@ func ExampleTracer_Status() {
 		tracer.WithSpanExporter(tracetest.NewNoopExporter()),
 		tracer.WithMetricReader(sdkmetric.NewManualReader()),
 		tracer.WithLogExporter(mustStdoutLog()),
+		// Deterministic output: the built-in probes depend on the machine.
+		tracer.WithEBPF(tracer.EBPFOff),
+		tracer.WithoutRuntimeProbe(),
 	)
 	if err != nil {
 		log.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(runChild(mode))
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -107,7 +111,12 @@ func closedPort(t testing.TB) string {
 }
 
 // quiet keeps the console and diagnostics out of test output.
-func quiet() Option { return WithConsoleFormat(ConsoleNone) }
+// quiet silences the console and turns the built-in probes off, so tests
+// see exactly the spans and attributes they make (builtin_test.go tests the
+// probes).
+func quiet() Option {
+	return joinOptions(WithConsoleFormat(ConsoleNone), WithEBPF(EBPFOff), WithoutRuntimeProbe())
+}
 
 func shutdown(t testing.TB, tr *Tracer) {
 	t.Helper()

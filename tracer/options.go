@@ -14,6 +14,7 @@ import (
 
 	"github.com/verdict-obs/verdict/internal/spanhook"
 	"github.com/verdict-obs/verdict/probes"
+	"github.com/verdict-obs/verdict/probes/goruntime"
 )
 
 // Option configures [Start]. Options are applied in order; where two set the
@@ -87,6 +88,11 @@ type config struct {
 
 	probes []probeEntry
 	hooks  []spanhook.Hook
+
+	ebpf        EBPFMode
+	ebpfSet     bool
+	runtimeOpts []goruntime.Option
+	noRuntime   bool
 
 	batch batchLimits
 }

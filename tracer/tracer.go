@@ -33,6 +33,7 @@ import (
 	"github.com/verdict-obs/verdict/internal/semconv"
 	"github.com/verdict-obs/verdict/internal/spanhook"
 	"github.com/verdict-obs/verdict/probes"
+	"github.com/verdict-obs/verdict/probes/goruntime"
 )
 
 // Tracer is a running verdict setup: the OpenTelemetry providers, their
@@ -60,6 +61,7 @@ type Tracer struct {
 	signals []*signalState
 	sampler string
 	probes  []*probeState
+	runtime *goruntime.Probe
 
 	closers  []func(context.Context) error
 	prevSlog *slog.Logger
@@ -321,7 +323,8 @@ func (s *setup) resource(ctx context.Context) *resource.Resource {
 // are span hooks. A FailClosed probe that cannot start fails Start.
 func (s *setup) startProbes(ctx context.Context) ([]spanhook.Hook, error) {
 	hooks := append([]spanhook.Hook(nil), s.cfg.hooks...)
-	for _, e := range s.cfg.probes {
+	entries := append(s.builtinProbes(s.t.mpAPI), s.cfg.probes...)
+	for _, e := range entries {
 		ps := &probeState{entry: e}
 		s.t.probes = append(s.t.probes, ps)
 		if err := e.probe.Start(ctx); err != nil {

@@ -1,0 +1,202 @@
+package middleware
+
+import (
+	"strconv"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/verdict-obs/verdict/internal/semconv"
+)
+
+// series is one prepared attribute set with the options that record it, so
+// that recording a measurement allocates nothing.
+type series struct {
+	rec []metric.RecordOption
+	add []metric.AddOption
+}
+
+func newSeries(attrs ...attribute.KeyValue) *series {
+	o := metric.WithAttributeSet(attribute.NewSet(attrs...))
+	return &series{rec: []metric.RecordOption{o}, add: []metric.AddOption{o}}
+}
+
+var overflowAttr = attribute.Bool(semconv.AttrOverflow, true)
+
+// seriesCache maps a bounded key to its prepared series. Once max keys are
+// stored, further keys share the overflow series: the number of series an
+// instrument records is bounded whatever the traffic.
+//
+// Safe for concurrent use; lookups of known keys take a read lock and do not
+// allocate.
+type seriesCache[K comparable] struct {
+	mu       sync.RWMutex
+	m        map[K]*series
+	max      int
+	overflow *series
+	build    func(K) *series
+}
+
+func newSeriesCache[K comparable](max int, build func(K) *series) *seriesCache[K] {
+	return &seriesCache[K]{
+		m:        make(map[K]*series),
+		max:      max,
+		overflow: newSeries(overflowAttr),
+		build:    build,
+	}
+}
+
+func (c *seriesCache[K]) get(k K) *series {
+	c.mu.RLock()
+	s := c.m[k]
+	c.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s = c.m[k]; s != nil {
+		return s
+	}
+	if len(c.m) >= c.max {
+		return c.overflow
+	}
+	s = c.build(k)
+	c.m[k] = s
+	return s
+}
+
+func (c *seriesCache[K]) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}
+
+// nameCache maps a bounded key to a string built once (span names).
+type nameCache[K comparable] struct {
+	mu    sync.RWMutex
+	m     map[K]string
+	max   int
+	build func(K) string
+}
+
+func (c *nameCache[K]) get(k K) string {
+	c.mu.RLock()
+	s, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = c.build(k)
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[K]string)
+	}
+	if len(c.m) < c.max {
+		c.m[k] = s
+	}
+	c.mu.Unlock()
+	return s
+}
+
+// statusText holds the decimal strings of HTTP status codes 100-599, the
+// error.type of 5xx responses, so that they are not formatted per request.
+var statusText = func() (t [600]string) {
+	for i := 100; i < len(t); i++ {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusString(code int) string {
+	if code >= 100 && code < len(statusText) {
+		return statusText[code]
+	}
+	return strconv.Itoa(code)
+}
+
+// knownMethods are the methods of RFC 9110 and RFC 5789 (PATCH); any other
+// method becomes _OTHER on spans and metrics.
+func normMethod(m string) (string, bool) {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH":
+		return m, true
+	case "":
+		return "GET", true // net/http: an empty method means GET
+	}
+	return semconv.ValueOther, false
+}
+
+// protoVersion returns network.protocol.version for a request's protocol.
+func protoVersion(major, minor int) string {
+	switch {
+	case major == 1 && minor == 1:
+		return "1.1"
+	case major == 2:
+		return "2"
+	case major == 1 && minor == 0:
+		return "1.0"
+	case major == 3:
+		return "3"
+	}
+	return ""
+}
+
+// splitHostPort splits host[:port] without allocating; port is 0 when
+// absent or invalid. IPv6 brackets are removed.
+func splitHostPort(hp string) (host string, port int) {
+	if hp == "" {
+		return "", 0
+	}
+	if hp[0] == '[' {
+		end := -1
+		for i := 1; i < len(hp); i++ {
+			if hp[i] == ']' {
+				end = i
+				break
+			}
+		}
+		if end < 0 {
+			return hp, 0
+		}
+		host, hp = hp[1:end], hp[end+1:]
+		if len(hp) > 1 && hp[0] == ':' {
+			port = atoiPort(hp[1:])
+		}
+		return host, port
+	}
+	colon := -1
+	for i := len(hp) - 1; i >= 0; i-- {
+		if hp[i] == ':' {
+			colon = i
+			break
+		}
+	}
+	if colon < 0 {
+		return hp, 0
+	}
+	for i := 0; i < colon; i++ {
+		if hp[i] == ':' { // bare IPv6 address without brackets
+			return hp, 0
+		}
+	}
+	return hp[:colon], atoiPort(hp[colon+1:])
+}
+
+func atoiPort(s string) int {
+	if s == "" || len(s) > 5 {
+		return 0
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	if n > 65535 {
+		return 0
+	}
+	return n
+}

@@ -2,6 +2,8 @@ package middleware
 
 import (
 	"context"
+	"io"
+	"log"
 	"sort"
 	"strings"
 	"testing"
@@ -13,6 +15,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/goleak"
+
+	"github.com/verdict-obs/verdict/internal/errclass"
 )
 
 func TestMain(m *testing.M) {
@@ -142,3 +146,7 @@ func histCount(m metricdata.Metrics) uint64 {
 	}
 	return n
 }
+
+func classifyForTest(err error) string { return errclass.Classify(err, errclass.PhaseNone) }
+
+func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }

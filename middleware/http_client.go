@@ -270,8 +270,10 @@ func (cr *clientReq) withClientTrace(ctx context.Context) context.Context {
 			}
 		},
 		TLSHandshakeStart: func() { cr.mark(&cr.tlsStart) },
-		TLSHandshakeDone: func(tls.ConnectionState, error) {
-			cr.mark(&cr.tlsDone)
+		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
+			if err == nil {
+				cr.mark(&cr.tlsDone)
+			}
 		},
 		GotConn: func(i httptrace.GotConnInfo) {
 			cr.reused.Store(i.Reused)

@@ -128,6 +128,7 @@ type rpcState struct {
 	sentSize atomic.Int64
 	recvSize atomic.Int64
 	ended    atomic.Bool
+	attrs    [10]attribute.KeyValue
 }
 
 func (h *grpcHandler) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
@@ -140,16 +141,16 @@ func (h *grpcHandler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) contex
 	method := strings.TrimPrefix(info.FullMethodName, "/")
 	st := &rpcState{method: method, start: time.Now()}
 	p, mode := h.cfg.propagators()
-	kind := trace.SpanKindClient
+	startOpts := clientStartOpts
 	if !h.client {
-		kind = trace.SpanKindServer
+		startOpts = serverStartOpts
 		if h.cfg.publicEP {
 			ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 		} else {
 			ctx = extractMetadata(ctx, p, mode)
 		}
 	}
-	ctx, st.span = h.tracer.Start(ctx, method, trace.WithSpanKind(kind), trace.WithTimestamp(st.start))
+	ctx, st.span = h.tracer.Start(ctx, method, startOpts...)
 	if h.client {
 		ctx = injectMetadata(ctx, p, mode)
 	}
@@ -205,8 +206,7 @@ func (h *grpcHandler) end(ctx context.Context, st *rpcState, e *stats.End) {
 	}
 	span := st.span
 	if span.IsRecording() {
-		var attrs [10]attribute.KeyValue
-		a := attrs[:0]
+		a := st.attrs[:0]
 		a = append(a,
 			attribute.String(semconv.AttrRPCSystemName, "grpc"),
 			attribute.String(semconv.AttrRPCSystem, "grpc"),
@@ -224,7 +224,7 @@ func (h *grpcHandler) end(ctx context.Context, st *rpcState, e *stats.End) {
 		}
 		span.SetAttributes(a...)
 	}
-	span.End(trace.WithTimestamp(end))
+	span.End()
 
 	s := h.series.get(rpcKey{method: metricMethod, code: code})
 	h.duration.Record(ctx, end.Sub(st.start).Seconds(), s.rec...)

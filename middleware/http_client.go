@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -160,7 +161,16 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if t.cfg.filter != nil && !t.cfg.filter(r) {
 		return t.base.RoundTrip(r)
 	}
-	cr := &clientReq{t: t, start: time.Now()}
+	var cr *clientReq
+	if httptrace.ContextClientTrace(r.Context()) == nil {
+		cr = clientReqPool.Get().(*clientReq)
+	} else {
+		// The caller traces too: httptrace composes its hooks into ours,
+		// so this state is used once.
+		cr = newClientReq()
+		cr.noReuse = true
+	}
+	cr.t, cr.start = t, time.Now()
 	cr.method, cr.methodOK = normMethod(r.Method)
 	cr.origMethod = r.Method
 	if r.URL != nil {
@@ -171,15 +181,14 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		cr.url = r.URL
 	}
-	ctx, span := t.tracer.Start(r.Context(), t.names.get(cr.method),
-		trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(cr.start))
+	ctx, span := t.tracer.Start(r.Context(), t.names.get(cr.method), clientStartOpts...)
 	cr.span = span
 	cr.ctx = ctx
 	if r.ContentLength > 0 {
 		cr.reqSize = r.ContentLength
 	}
 
-	ctx = cr.withClientTrace(ctx)
+	ctx = httptrace.WithClientTrace(ctx, &cr.ct)
 	r2 := r.WithContext(ctx)
 	h := make(http.Header, len(r.Header)+3)
 	for k, v := range r.Header {
@@ -195,7 +204,8 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 	resp, err := t.base.RoundTrip(r2)
 	if err != nil {
-		cr.finish(err, time.Now())
+		cr.finish(err, 0, time.Now())
+		cr.release()
 		return resp, err
 	}
 	cr.status = resp.StatusCode
@@ -203,22 +213,24 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusSwitchingProtocols {
 		// No body to wait for (a 101 body is the upgraded connection,
 		// which outlives the request).
-		cr.finish(nil, time.Now())
+		cr.finish(nil, 0, time.Now())
+		cr.release()
 		return resp, nil
 	}
-	cr.body.cr = cr
-	cr.body.rc = resp.Body
 	if _, ok := resp.Body.(io.Writer); ok {
-		resp.Body = &readWriteBody{&cr.body}
+		resp.Body = &readWriteBody{clientBody{cr: cr, rc: resp.Body}}
 	} else {
-		resp.Body = &cr.body
+		resp.Body = &clientBody{cr: cr, rc: resp.Body}
 	}
 	return resp, nil
 }
 
-// clientReq is the state of one client request. It is allocated per request
-// and never reused: httptrace hooks can fire late from the transport's dial
-// and write goroutines.
+// clientReq is the state of one client request, with its httptrace hooks
+// built once. It is pooled, because building the nine hook closures per
+// request would cost nine allocations. httptrace hooks can fire late, from
+// the transport's dial and write goroutines, so a state goes back to the
+// pool only when no hook can still fire for it (see quiescent); otherwise it
+// is left to the garbage collector.
 type clientReq struct {
 	t          *transport
 	ctx        context.Context
@@ -227,6 +239,7 @@ type clientReq struct {
 	method     string
 	origMethod string
 	methodOK   bool
+	noReuse    bool
 	scheme     string
 	host       string
 	port       int
@@ -237,29 +250,38 @@ type clientReq struct {
 	finished   atomic.Bool
 
 	// Phase marks in nanoseconds since start, written by httptrace hooks on
-	// other goroutines; 0 means "not seen".
+	// other goroutines; 0 means "not seen". Done marks are set on success
+	// only, so a failed phase stays "in progress" for the error taxonomy.
 	dnsStart, dnsDone, connStart, connDone, tlsStart, tlsDone atomic.Int64
 	gotConn, wrote, firstByte                                 atomic.Int64
 	reused, wasIdle                                           atomic.Bool
 	idleTime                                                  atomic.Int64
+	// Hook calls still outstanding (starts minus dones, success or not).
+	pendingDNS, pendingConn, pendingTLS atomic.Int32
 
-	ct   httptrace.ClientTrace
-	body clientBody
+	ct    httptrace.ClientTrace
+	attrs [24]attribute.KeyValue
 }
 
-func (cr *clientReq) mark(a *atomic.Int64) {
-	d := int64(time.Since(cr.start))
-	if d <= 0 {
-		d = 1
-	}
-	a.Store(d)
-}
+var clientStartOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 
-func (cr *clientReq) withClientTrace(ctx context.Context) context.Context {
+var clientReqPool = sync.Pool{New: func() any { return newClientReq() }}
+
+func newClientReq() *clientReq {
+	cr := new(clientReq)
 	cr.ct = httptrace.ClientTrace{
-		DNSStart: func(httptrace.DNSStartInfo) { cr.mark(&cr.dnsStart) },
-		DNSDone:  func(httptrace.DNSDoneInfo) { cr.mark(&cr.dnsDone) },
+		DNSStart: func(httptrace.DNSStartInfo) {
+			cr.pendingDNS.Add(1)
+			cr.mark(&cr.dnsStart)
+		},
+		DNSDone: func(i httptrace.DNSDoneInfo) {
+			if i.Err == nil {
+				cr.mark(&cr.dnsDone)
+			}
+			cr.pendingDNS.Add(-1)
+		},
 		ConnectStart: func(string, string) {
+			cr.pendingConn.Add(1)
 			if cr.connStart.Load() == 0 {
 				cr.mark(&cr.connStart)
 			}
@@ -268,12 +290,17 @@ func (cr *clientReq) withClientTrace(ctx context.Context) context.Context {
 			if err == nil {
 				cr.mark(&cr.connDone)
 			}
+			cr.pendingConn.Add(-1)
 		},
-		TLSHandshakeStart: func() { cr.mark(&cr.tlsStart) },
+		TLSHandshakeStart: func() {
+			cr.pendingTLS.Add(1)
+			cr.mark(&cr.tlsStart)
+		},
 		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
 			if err == nil {
 				cr.mark(&cr.tlsDone)
 			}
+			cr.pendingTLS.Add(-1)
 		},
 		GotConn: func(i httptrace.GotConnInfo) {
 			cr.reused.Store(i.Reused)
@@ -286,7 +313,54 @@ func (cr *clientReq) withClientTrace(ctx context.Context) context.Context {
 		WroteRequest:         func(httptrace.WroteRequestInfo) { cr.mark(&cr.wrote) },
 		GotFirstResponseByte: func() { cr.mark(&cr.firstByte) },
 	}
-	return httptrace.WithClientTrace(ctx, &cr.ct)
+	return cr
+}
+
+func (cr *clientReq) mark(a *atomic.Int64) {
+	d := int64(time.Since(cr.start))
+	if d <= 0 {
+		d = 1
+	}
+	a.Store(d)
+}
+
+// quiescent reports whether no httptrace hook can fire for this request any
+// more: it got a connection that was idle in the pool when it asked (so the
+// transport started no dial for it) or that was dialed for it with every
+// dial step finished, and the request was written.
+func (cr *clientReq) quiescent() bool {
+	if cr.gotConn.Load() == 0 || cr.wrote.Load() == 0 {
+		return false
+	}
+	if cr.pendingDNS.Load() != 0 || cr.pendingConn.Load() != 0 || cr.pendingTLS.Load() != 0 {
+		return false
+	}
+	if cr.reused.Load() && !cr.wasIdle.Load() {
+		// Handed a connection another request released while this one
+		// waited: a dial queued for it may still start.
+		return false
+	}
+	return true
+}
+
+// release returns cr to the pool when that is safe. It is called once,
+// after finish, by the owner of the request.
+func (cr *clientReq) release() {
+	if cr.noReuse || !cr.quiescent() {
+		return
+	}
+	cr.t, cr.ctx, cr.span, cr.url = nil, nil, nil, nil
+	cr.method, cr.origMethod, cr.scheme, cr.host, cr.proto = "", "", "", "", ""
+	cr.methodOK, cr.port, cr.status, cr.reqSize = false, 0, 0, 0
+	cr.finished.Store(false)
+	for _, a := range []*atomic.Int64{&cr.dnsStart, &cr.dnsDone, &cr.connStart, &cr.connDone,
+		&cr.tlsStart, &cr.tlsDone, &cr.gotConn, &cr.wrote, &cr.firstByte, &cr.idleTime} {
+		a.Store(0)
+	}
+	cr.reused.Store(false)
+	cr.wasIdle.Store(false)
+	clear(cr.attrs[:])
+	clientReqPool.Put(cr)
 }
 
 // failedPhase returns the connection phase in progress when the request
@@ -313,8 +387,9 @@ func span2(a, b int64) (float64, bool) {
 	return time.Duration(b - a).Seconds(), true
 }
 
-// finish ends the span and records the metrics, once.
-func (cr *clientReq) finish(err error, end time.Time) {
+// finish ends the span and records the metrics, once. respSize is the
+// number of response body bytes read.
+func (cr *clientReq) finish(err error, respSize int64, end time.Time) {
 	if !cr.finished.CompareAndSwap(false, true) {
 		return
 	}
@@ -343,8 +418,7 @@ func (cr *clientReq) finish(err error, end time.Time) {
 
 	span := cr.span
 	if span.IsRecording() {
-		var attrs [24]attribute.KeyValue
-		a := attrs[:0]
+		a := cr.attrs[:0]
 		a = append(a, attribute.String(semconv.AttrHTTPRequestMethod, cr.method))
 		if !cr.methodOK {
 			a = append(a, attribute.String(semconv.AttrHTTPRequestMethodOriginal, cr.origMethod))
@@ -365,7 +439,7 @@ func (cr *clientReq) finish(err error, end time.Time) {
 		if cr.reqSize > 0 {
 			a = append(a, attribute.Int64(semconv.AttrHTTPRequestBodySize, cr.reqSize))
 		}
-		if n := cr.body.n; n > 0 {
+		if n := respSize; n > 0 {
 			a = append(a, attribute.Int64(semconv.AttrHTTPResponseBodySize, n))
 		}
 		if gotConn != 0 {
@@ -390,7 +464,7 @@ func (cr *clientReq) finish(err error, end time.Time) {
 		}
 		span.SetAttributes(a...)
 	}
-	span.End(trace.WithTimestamp(end))
+	span.End()
 
 	ctx := cr.ctx
 	s := t.series.get(clientKey{method: cr.method, scheme: cr.scheme, host: cr.host, port: cr.port,
@@ -398,7 +472,7 @@ func (cr *clientReq) finish(err error, end time.Time) {
 	t.duration.Record(ctx, end.Sub(cr.start).Seconds(), s.rec...)
 	t.reqSize.Record(ctx, cr.reqSize, s.rec...)
 	if err == nil {
-		t.respSize.Record(ctx, cr.body.n, s.rec...)
+		t.respSize.Record(ctx, respSize, s.rec...)
 	}
 	for i := range phases {
 		if have[i] {
@@ -409,7 +483,9 @@ func (cr *clientReq) finish(err error, end time.Time) {
 }
 
 // clientBody ends the client span when the response body reaches EOF, fails,
-// or is closed.
+// or is closed, and releases the request state on Close. It is allocated per
+// response so that a Read or Close after the state was recycled cannot reach
+// another request.
 type clientBody struct {
 	cr *clientReq
 	rc io.ReadCloser
@@ -419,21 +495,27 @@ type clientBody struct {
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.n += int64(n)
-	if err == io.EOF {
-		b.cr.finish(nil, time.Now())
-	} else if err != nil {
-		b.cr.finish(err, time.Now())
+	if err != nil && b.cr != nil {
+		if err == io.EOF {
+			b.cr.finish(nil, b.n, time.Now())
+		} else {
+			b.cr.finish(err, b.n, time.Now())
+		}
 	}
 	return n, err
 }
 
 func (b *clientBody) Close() error {
 	err := b.rc.Close()
-	b.cr.finish(nil, time.Now())
+	if cr := b.cr; cr != nil {
+		b.cr = nil
+		cr.finish(nil, b.n, time.Now())
+		cr.release()
+	}
 	return err
 }
 
 // readWriteBody keeps io.Writer on bodies that have it.
-type readWriteBody struct{ *clientBody }
+type readWriteBody struct{ clientBody }
 
 func (b *readWriteBody) Write(p []byte) (int, error) { return b.rc.(io.Writer).Write(p) }

@@ -136,6 +136,10 @@ func (h *handler) routeOf(r *http.Request) string {
 	return ""
 }
 
+// serverStartOpts is shared by all spans: options are values, and a slice
+// built once does not allocate per request.
+var serverStartOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+
 var serverStatePool = sync.Pool{New: func() any {
 	s := new(serverState)
 	s.full.s, s.push.s, s.flush.s, s.basic.s = s, s, s, s
@@ -151,13 +155,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ctx := r.Context()
 	p, mode := h.cfg.propagators()
-	startOpts := [3]trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start)}
-	nopts := 2
+	startOpts := serverStartOpts
 	if h.cfg.publicEP {
 		remote := extractWith(context.Background(), p, mode, r.Header)
 		if sc := trace.SpanContextFromContext(remote); sc.IsValid() {
-			startOpts[2] = trace.WithLinks(trace.Link{SpanContext: sc})
-			nopts = 3
+			startOpts = []trace.SpanStartOption{startOpts[0], trace.WithLinks(trace.Link{SpanContext: sc})}
 		}
 		ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 	} else {
@@ -168,7 +170,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	ctx, span := h.tracer.Start(ctx, h.names.get(routeKey{method: method}), startOpts[:nopts]...)
+	ctx, span := h.tracer.Start(ctx, h.names.get(routeKey{method: method}), startOpts...)
 
 	act := h.activeSeries.get(activeKey{method, scheme})
 	h.active.Add(ctx, 1, act.add...)
@@ -192,8 +194,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reqSize = st.body.n
 		}
 		respSize := st.written
-		st.reset()
-		serverStatePool.Put(st)
 
 		errType := ""
 		if status >= 500 {
@@ -204,8 +204,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if route != "" {
 				span.SetName(h.names.get(routeKey{method, route}))
 			}
-			var attrs [18]attribute.KeyValue
-			a := attrs[:0]
+			a := st.attrs[:0]
+			// Required and conditionally required attributes first; the
+			// OTel SDK deduplicates a span's attributes with a map that
+			// stays on the stack for at most 8 attributes and costs three
+			// allocations beyond, so the recommended ones are opt-in.
+			host, port := splitHostPort(r.Host)
+			if h.cfg.serverName != "" {
+				host = h.cfg.serverName
+			}
+			peer, peerPort := splitHostPort(r.RemoteAddr)
 			a = append(a,
 				attribute.String(semconv.AttrHTTPRequestMethod, method),
 				attribute.String(semconv.AttrURLScheme, scheme),
@@ -213,40 +221,41 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if !methodOK {
 				a = append(a, attribute.String(semconv.AttrHTTPRequestMethodOriginal, r.Method))
 			}
-			if proto != "" {
-				a = append(a, attribute.String(semconv.AttrNetworkProtocolVersion, proto))
-			}
-			host, port := splitHostPort(r.Host)
-			if h.cfg.serverName != "" {
-				host = h.cfg.serverName
-			}
-			if host != "" {
-				a = append(a, attribute.String(semconv.AttrServerAddress, host))
-			}
-			if port != 0 {
-				a = append(a, attribute.Int(semconv.AttrServerPort, port))
-			}
-			if peer, peerPort := splitHostPort(r.RemoteAddr); peer != "" {
-				a = append(a, attribute.String(semconv.AttrClientAddress, peer),
-					attribute.String(semconv.AttrNetworkPeerAddress, peer))
-				if peerPort != 0 {
-					a = append(a, attribute.Int(semconv.AttrNetworkPeerPort, peerPort))
-				}
-			}
-			if ua := r.UserAgent(); ua != "" {
-				a = append(a, attribute.String(semconv.AttrUserAgentOriginal, ua))
-			}
 			if route != "" {
 				a = append(a, attribute.String(semconv.AttrHTTPRoute, route))
 			}
 			if status != 0 {
 				a = append(a, attribute.Int(semconv.AttrHTTPResponseStatusCode, status))
 			}
-			if reqSize > 0 {
-				a = append(a, attribute.Int64(semconv.AttrHTTPRequestBodySize, reqSize))
+			if host != "" {
+				a = append(a, attribute.String(semconv.AttrServerAddress, host))
+				if port == 0 {
+					port = defaultPort(scheme)
+				}
+				a = append(a, attribute.Int(semconv.AttrServerPort, port))
 			}
-			if respSize > 0 {
-				a = append(a, attribute.Int64(semconv.AttrHTTPResponseBodySize, respSize))
+			if peer != "" {
+				a = append(a, attribute.String(semconv.AttrClientAddress, peer))
+			}
+			if h.cfg.recommended {
+				if proto != "" {
+					a = append(a, attribute.String(semconv.AttrNetworkProtocolVersion, proto))
+				}
+				if ua := r.UserAgent(); ua != "" {
+					a = append(a, attribute.String(semconv.AttrUserAgentOriginal, ua))
+				}
+				if peer != "" {
+					a = append(a, attribute.String(semconv.AttrNetworkPeerAddress, peer))
+					if peerPort != 0 {
+						a = append(a, attribute.Int(semconv.AttrNetworkPeerPort, peerPort))
+					}
+				}
+				if reqSize > 0 {
+					a = append(a, attribute.Int64(semconv.AttrHTTPRequestBodySize, reqSize))
+				}
+				if respSize > 0 {
+					a = append(a, attribute.Int64(semconv.AttrHTTPResponseBodySize, respSize))
+				}
 			}
 			if errType != "" {
 				a = append(a, attribute.String(semconv.AttrErrorType, errType))
@@ -254,7 +263,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			span.SetAttributes(a...)
 		}
-		span.End(trace.WithTimestamp(end))
+		span.End()
+		st.reset()
+		serverStatePool.Put(st)
 
 		s := h.series.get(serverKey{method: method, scheme: scheme, route: route, proto: proto, errType: errType, status: status})
 		h.duration.Record(ctx, end.Sub(start).Seconds(), s.rec...)
@@ -287,6 +298,9 @@ type serverState struct {
 	hijacked    bool
 
 	body countingBody
+
+	// attrs is the buffer for the span's attributes (the span copies them).
+	attrs [18]attribute.KeyValue
 
 	full  rwFull  // Flusher + Hijacker + ReaderFrom (HTTP/1.x *http.response)
 	push  rwPush  // Flusher + Pusher (HTTP/2)

@@ -131,7 +131,6 @@ func TestHTTPChain(t *testing.T) {
 		semconv.AttrHTTPRequestMethod:      "GET",
 		semconv.AttrURLPath:                "/items/42",
 		semconv.AttrURLScheme:              "http",
-		semconv.AttrNetworkProtocolVersion: "1.1",
 		semconv.AttrServerAddress:          "127.0.0.1",
 		semconv.AttrClientAddress:          "127.0.0.1",
 	} {
@@ -139,8 +138,11 @@ func TestHTTPChain(t *testing.T) {
 			t.Errorf("server B %s = %q, want %q", k, got, want)
 		}
 	}
-	if a[semconv.AttrHTTPResponseStatusCode].AsInt64() != 200 {
-		t.Errorf("status attr %v", a[semconv.AttrHTTPResponseStatusCode])
+	if a[semconv.AttrHTTPResponseStatusCode].AsInt64() != 200 || a[semconv.AttrServerPort].AsInt64() == 0 {
+		t.Errorf("status attr %v, port %v", a[semconv.AttrHTTPResponseStatusCode], a[semconv.AttrServerPort])
+	}
+	if n := len(srvBSpan.Attributes()); n > 8 {
+		t.Errorf("server span has %d attributes by default, want <= 8", n)
 	}
 	ca := attrMap(inner.Attributes())
 	for _, p := range []string{"request_write", "server_wait", "response_read"} {
@@ -312,7 +314,7 @@ func TestResponseWriterInterfaces(t *testing.T) {
 			t.Errorf("ResponseController through wrapper: %v", err)
 		}
 	})
-	outer := NewHandler(inner, tel.opts()...)
+	outer := NewHandler(inner, tel.opts(WithRecommendedAttributes())...)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw = check(w)
 		outer.ServeHTTP(w, r)
@@ -331,6 +333,12 @@ func TestResponseWriterInterfaces(t *testing.T) {
 	spans := tel.waitSpans(t, 1)
 	if v, _ := spanAttr(spans[0], semconv.AttrHTTPResponseBodySize); v.AsInt64() != 11 {
 		t.Errorf("response body size %v", v)
+	}
+	if v, _ := spanAttr(spans[0], semconv.AttrNetworkProtocolVersion); v.AsString() != "1.1" {
+		t.Errorf("network.protocol.version %q", v.AsString())
+	}
+	if v, _ := spanAttr(spans[0], semconv.AttrUserAgentOriginal); v.AsString() == "" {
+		t.Errorf("user_agent.original missing")
 	}
 
 	srv2 := httptest.NewUnstartedServer(h)

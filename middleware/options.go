@@ -28,15 +28,16 @@ type optionFunc func(config) config
 func (f optionFunc) apply(c config) config { return f(c) }
 
 type config struct {
-	tp         trace.TracerProvider
-	mp         metric.MeterProvider
-	props      propagation.TextMapPropagator
-	propMode   propMode
-	routeFunc  func(*http.Request) string
-	filter     func(*http.Request) bool
-	serverName string
-	maxSeries  int
-	publicEP   bool
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	props       propagation.TextMapPropagator
+	propMode    propMode
+	routeFunc   func(*http.Request) string
+	filter      func(*http.Request) bool
+	serverName  string
+	maxSeries   int
+	publicEP    bool
+	recommended bool
 }
 
 func newConfig(opts []Option) config {
@@ -150,6 +151,21 @@ func WithMaxSeries(n int) Option {
 func WithPublicEndpoint() Option {
 	return optionFunc(func(c config) config {
 		c.publicEP = true
+		return c
+	})
+}
+
+// WithRecommendedAttributes adds the recommended HTTP server span attributes
+// that are off by default: user_agent.original, network.protocol.version,
+// network.peer.address and network.peer.port, and the (opt-in) body sizes
+// http.request.body.size and http.response.body.size. By default server spans
+// carry the required and conditionally required attributes and client.address,
+// at most eight in the common case, because the OTel SDK deduplicates span
+// attributes with a map that is allocation-free only up to eight entries.
+// Metrics are not affected.
+func WithRecommendedAttributes() Option {
+	return optionFunc(func(c config) config {
+		c.recommended = true
 		return c
 	})
 }

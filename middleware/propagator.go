@@ -157,13 +157,19 @@ func extractHeader(ctx context.Context, h http.Header, m propMode) context.Conte
 	return ctx
 }
 
-// extractTrace puts the remote span context of the traceparent/tracestate
-// values into ctx. An invalid traceparent leaves ctx unchanged (and the
-// tracestate ignored).
-func extractTrace(ctx context.Context, tpv, tsv []string) context.Context {
+// ExtractSpanContext returns the remote span context carried by the
+// traceparent and tracestate headers of h, following W3C Trace Context: an
+// invalid or duplicated traceparent gives the zero SpanContext (and the
+// tracestate is then ignored); an invalid tracestate is dropped while the
+// traceparent is kept. It does not allocate unless a tracestate is present.
+func ExtractSpanContext(h http.Header) trace.SpanContext {
+	return spanContextFrom(h[w3c.TraceParentCanonical], h[w3c.TraceStateCanonical])
+}
+
+func spanContextFrom(tpv, tsv []string) trace.SpanContext {
 	tp, ok := w3c.ParseTraceParentValues(tpv)
 	if !ok {
-		return ctx
+		return trace.SpanContext{}
 	}
 	cfg := trace.SpanContextConfig{
 		TraceID:    tp.TraceID,
@@ -178,7 +184,18 @@ func extractTrace(ctx context.Context, tpv, tsv []string) context.Context {
 			}
 		}
 	}
-	return trace.ContextWithRemoteSpanContext(ctx, trace.NewSpanContext(cfg))
+	return trace.NewSpanContext(cfg)
+}
+
+// extractTrace puts the remote span context of the traceparent/tracestate
+// values into ctx. An invalid traceparent leaves ctx unchanged (and the
+// tracestate ignored).
+func extractTrace(ctx context.Context, tpv, tsv []string) context.Context {
+	sc := spanContextFrom(tpv, tsv)
+	if !sc.IsValid() {
+		return ctx
+	}
+	return trace.ContextWithRemoteSpanContext(ctx, sc)
 }
 
 // normalizeTraceState joins the validated tracestate values into one list

@@ -5,12 +5,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
@@ -120,6 +122,13 @@ type rpcCtxKey struct{}
 // for one streaming RPC (sends and receives on different goroutines), so
 // the counters are atomic.
 type rpcState struct {
+	// The RPC's parent context; rpcState is itself the context the span is
+	// started in, answering rpcCtxKey (and the span key with the remote
+	// parent, when there is one).
+	context.Context
+	hasRemote bool
+	remote    remoteSpan
+
 	span     trace.Span
 	method   string // "pkg.Service/Method"
 	start    time.Time
@@ -128,7 +137,19 @@ type rpcState struct {
 	sentSize atomic.Int64
 	recvSize atomic.Int64
 	ended    atomic.Bool
+	tpBuf    [w3c.TraceParentLen]byte
 	attrs    [10]attribute.KeyValue
+}
+
+// Value implements context.Context.
+func (st *rpcState) Value(k any) any {
+	if _, ok := k.(rpcCtxKey); ok {
+		return st
+	}
+	if st.hasRemote && k == spanKey {
+		return &st.remote
+	}
+	return st.Context.Value(k)
 }
 
 func (h *grpcHandler) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
@@ -144,18 +165,95 @@ func (h *grpcHandler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) contex
 	startOpts := clientStartOpts
 	if !h.client {
 		startOpts = serverStartOpts
-		if h.cfg.publicEP {
-			ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
-		} else {
-			ctx = extractMetadata(ctx, p, mode)
+		switch {
+		case h.cfg.publicEP:
+			// A zero remote span context makes the span a root.
+			st.hasRemote = spanKey != nil
+			if !st.hasRemote {
+				ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
+			}
+		case mode&modeGeneric != 0:
+			md, _ := metadata.FromIncomingContext(ctx)
+			ctx = p.Extract(ctx, mdCarrier(md))
+		default:
+			md := incomingMD(ctx)
+			if mode&modeTraceContext != 0 {
+				if tp := md[w3c.TraceParentHeader]; len(tp) > 0 {
+					sc := spanContextFrom(tp, md[w3c.TraceStateHeader])
+					if sc.IsValid() {
+						if spanKey != nil {
+							st.hasRemote, st.remote.sc = true, sc
+						} else {
+							ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+						}
+					}
+				}
+			}
+			if mode&modeBaggage != 0 {
+				if bg := md[w3c.BaggageHeader]; len(bg) > 0 {
+					ctx = extractBaggage(ctx, bg)
+				}
+			}
 		}
 	}
-	ctx, st.span = h.tracer.Start(ctx, method, startOpts...)
+	st.Context = ctx
+	ctx, st.span = h.tracer.Start(st, method, startOpts...)
 	if h.client {
-		ctx = injectMetadata(ctx, p, mode)
+		ctx = st.inject(ctx, p, mode)
 	}
-	return context.WithValue(ctx, rpcCtxKey{}, st)
+	return ctx
 }
+
+// incomingKey is the context key of gRPC's incoming metadata, learnt once
+// through the public API like spanKey, so the server reads the trace headers
+// without metadata.ValueFromIncomingContext's copy. The metadata is only
+// read. Falls back to FromIncomingContext if the probe learnt nothing.
+var incomingKey = func() any {
+	p := &keyProbe{Context: context.Background()}
+	metadata.FromIncomingContext(p)
+	return p.key
+}()
+
+func incomingMD(ctx context.Context) metadata.MD {
+	if incomingKey != nil {
+		if md, ok := ctx.Value(incomingKey).(metadata.MD); ok {
+			return md
+		}
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	return md
+}
+
+// spanKey is the key under which the OTel API keeps the current span in a
+// context, learnt once through the public API (trace.SpanFromContext asks
+// the context for it). An rpcState answers it with the remote parent, so the
+// extracted parent, the RPC state and the caller's context cost one
+// allocation together instead of three. nil if the probe learnt nothing; the
+// plain context path is used then.
+var spanKey = func() any {
+	p := &keyProbe{Context: context.Background()}
+	trace.SpanFromContext(p)
+	return p.key
+}()
+
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(k any) any {
+	p.key = k
+	return nil
+}
+
+// remoteSpan is the non-recording span of an extracted remote parent.
+type remoteSpan struct {
+	noop.Span
+	sc trace.SpanContext
+}
+
+func (s *remoteSpan) SpanContext() trace.SpanContext { return s.sc }
 
 func (h *grpcHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 	st, _ := ctx.Value(rpcCtxKey{}).(*rpcState)
@@ -274,25 +372,11 @@ func codeName(c grpccodes.Code) string {
 	return semconv.ValueOther
 }
 
-func extractMetadata(ctx context.Context, p propagation.TextMapPropagator, mode propMode) context.Context {
-	if mode&modeGeneric != 0 {
-		md, _ := metadata.FromIncomingContext(ctx)
-		return p.Extract(ctx, mdCarrier(md))
-	}
-	if mode&modeTraceContext != 0 {
-		if tp := metadata.ValueFromIncomingContext(ctx, w3c.TraceParentHeader); len(tp) > 0 {
-			ctx = extractTrace(ctx, tp, metadata.ValueFromIncomingContext(ctx, w3c.TraceStateHeader))
-		}
-	}
-	if mode&modeBaggage != 0 {
-		if bg := metadata.ValueFromIncomingContext(ctx, w3c.BaggageHeader); len(bg) > 0 {
-			ctx = extractBaggage(ctx, bg)
-		}
-	}
-	return ctx
-}
-
-func injectMetadata(ctx context.Context, p propagation.TextMapPropagator, mode propMode) context.Context {
+// inject adds the trace context of ctx to the outgoing metadata. The
+// traceparent value is built in st's own buffer: st is never reused and the
+// bytes never change once written, so the string may alias them (one
+// allocation less per RPC than a string conversion).
+func (st *rpcState) inject(ctx context.Context, p propagation.TextMapPropagator, mode propMode) context.Context {
 	if mode&modeGeneric != 0 {
 		md := metadata.MD{}
 		p.Inject(ctx, mdCarrier(md))
@@ -311,7 +395,8 @@ func injectMetadata(ctx context.Context, p propagation.TextMapPropagator, mode p
 	n := 0
 	if mode&modeTraceContext != 0 {
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-			kv[0], kv[1] = w3c.TraceParentHeader, traceParentString(sc)
+			b := w3c.AppendTraceParent(st.tpBuf[:0], sc.TraceID(), sc.SpanID(), byte(sc.TraceFlags()))
+			kv[0], kv[1] = w3c.TraceParentHeader, unsafe.String(&b[0], len(b))
 			n = 2
 			if ts := sc.TraceState(); ts.Len() > 0 {
 				kv[n], kv[n+1] = w3c.TraceStateHeader, ts.String()

@@ -127,12 +127,12 @@ func TestHTTPChain(t *testing.T) {
 	}
 	a := attrMap(srvBSpan.Attributes())
 	for k, want := range map[string]string{
-		semconv.AttrHTTPRoute:              "/items/{id}",
-		semconv.AttrHTTPRequestMethod:      "GET",
-		semconv.AttrURLPath:                "/items/42",
-		semconv.AttrURLScheme:              "http",
-		semconv.AttrServerAddress:          "127.0.0.1",
-		semconv.AttrClientAddress:          "127.0.0.1",
+		semconv.AttrHTTPRoute:         "/items/{id}",
+		semconv.AttrHTTPRequestMethod: "GET",
+		semconv.AttrURLPath:           "/items/42",
+		semconv.AttrURLScheme:         "http",
+		semconv.AttrServerAddress:     "127.0.0.1",
+		semconv.AttrClientAddress:     "127.0.0.1",
 	} {
 		if got := a[k].Emit(); got != want {
 			t.Errorf("server B %s = %q, want %q", k, got, want)

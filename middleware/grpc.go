@@ -266,18 +266,18 @@ func (h *grpcHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 		st.recvSize.Add(int64(s.Length))
 		ms := h.msgSeries.get(st.method)
 		if h.client {
-			h.respSize.Record(ctx, int64(s.Length), ms.rec...)
+			h.respSize.Record(noSpanCtx, int64(s.Length), ms.rec...)
 		} else {
-			h.reqSize.Record(ctx, int64(s.Length), ms.rec...)
+			h.reqSize.Record(noSpanCtx, int64(s.Length), ms.rec...)
 		}
 	case *stats.OutPayload:
 		st.sentN.Add(1)
 		st.sentSize.Add(int64(s.Length))
 		ms := h.msgSeries.get(st.method)
 		if h.client {
-			h.reqSize.Record(ctx, int64(s.Length), ms.rec...)
+			h.reqSize.Record(noSpanCtx, int64(s.Length), ms.rec...)
 		} else {
-			h.respSize.Record(ctx, int64(s.Length), ms.rec...)
+			h.respSize.Record(noSpanCtx, int64(s.Length), ms.rec...)
 		}
 	case *stats.End:
 		h.end(ctx, st, s)
@@ -327,8 +327,8 @@ func (h *grpcHandler) end(ctx context.Context, st *rpcState, e *stats.End) {
 	s := h.series.get(rpcKey{method: metricMethod, code: code})
 	h.duration.Record(ctx, end.Sub(st.start).Seconds(), s.rec...)
 	ms := h.msgSeries.get(metricMethod)
-	h.reqPerRPC.Record(ctx, h.requests(st), ms.rec...)
-	h.respPerRPC.Record(ctx, h.responses(st), ms.rec...)
+	h.reqPerRPC.Record(noSpanCtx, h.requests(st), ms.rec...)
+	h.respPerRPC.Record(noSpanCtx, h.responses(st), ms.rec...)
 }
 
 func (h *grpcHandler) requests(st *rpcState) int64 {

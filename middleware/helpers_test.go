@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log"
+	"net/http"
+	"net/http/httptrace"
 	"sort"
 	"strings"
 	"testing"
@@ -150,3 +152,27 @@ func histCount(m metricdata.Metrics) uint64 {
 func classifyForTest(err error) string { return errclass.Classify(err, errclass.PhaseNone) }
 
 func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+func withCallerTrace(ctx context.Context, gotConn func()) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { gotConn() },
+	})
+}
+
+func doGetCtx(t *testing.T, tel *telemetry, ctx context.Context, url string) error {
+	t.Helper()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: NewTransport(tr, tel.opts()...)}
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.ReadAll(resp.Body)
+	return err
+}

@@ -470,9 +470,9 @@ func (cr *clientReq) finish(err error, respSize int64, end time.Time) {
 	s := t.series.get(clientKey{method: cr.method, scheme: cr.scheme, host: cr.host, port: cr.port,
 		proto: cr.proto, errType: errType, status: cr.status})
 	t.duration.Record(ctx, end.Sub(cr.start).Seconds(), s.rec...)
-	t.reqSize.Record(ctx, cr.reqSize, s.rec...)
+	t.reqSize.Record(noSpanCtx, cr.reqSize, s.rec...)
 	if err == nil {
-		t.respSize.Record(ctx, respSize, s.rec...)
+		t.respSize.Record(noSpanCtx, respSize, s.rec...)
 	}
 	for i := range phases {
 		if have[i] {

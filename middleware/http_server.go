@@ -138,6 +138,9 @@ func (h *handler) routeOf(r *http.Request) string {
 
 // serverStartOpts is shared by all spans: options are values, and a slice
 // built once does not allocate per request.
+// noSpanCtx is the context for measurements that take no exemplar.
+var noSpanCtx = context.Background()
+
 var serverStartOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 
 var serverStatePool = sync.Pool{New: func() any {
@@ -173,12 +176,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, span := h.tracer.Start(ctx, h.names.get(routeKey{method: method}), startOpts...)
 
 	act := h.activeSeries.get(activeKey{method, scheme})
-	h.active.Add(ctx, 1, act.add...)
+	// Exemplars (trace-linked samples) only make sense on the duration;
+	// the other instruments are recorded without the span's context, which
+	// also spares the SDK's exemplar reservoir on every request.
+	h.active.Add(noSpanCtx, 1, act.add...)
 
 	st := serverStatePool.Get().(*serverState)
 	st.w = w
 	r2 := r.WithContext(ctx)
 	reqSize := r.ContentLength
+	hasBody := r.Body != nil && r.Body != http.NoBody
 	if reqSize < 0 && r.Body != nil && r.Body != http.NoBody {
 		st.body.rc = r.Body
 		r2.Body = &st.body
@@ -269,11 +276,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 		s := h.series.get(serverKey{method: method, scheme: scheme, route: route, proto: proto, errType: errType, status: status})
 		h.duration.Record(ctx, end.Sub(start).Seconds(), s.rec...)
-		if reqSize >= 0 {
-			h.reqSize.Record(ctx, reqSize, s.rec...)
+		if reqSize > 0 || (reqSize == 0 && hasBody) {
+			h.reqSize.Record(noSpanCtx, reqSize, s.rec...)
 		}
-		h.respSize.Record(ctx, respSize, s.rec...)
-		h.active.Add(ctx, -1, act.add...)
+		h.respSize.Record(noSpanCtx, respSize, s.rec...)
+		h.active.Add(noSpanCtx, -1, act.add...)
 	}()
 	h.next.ServeHTTP(st.writer(w), r2)
 }

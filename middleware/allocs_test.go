@@ -37,7 +37,7 @@ func TestPropagationAllocs(t *testing.T) {
 	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: 1})
 	ctx := trace.ContextWithSpanContext(context.Background(), sc)
 	out := http.Header{}
-	if a := testing.AllocsPerRun(200, func() { injectHeader(ctx, out, modeTraceContext|modeBaggage) }); a > 2 {
+	if a := testing.AllocsPerRun(200, func() { injectHeader(ctx, out, modeTraceContext|modeBaggage, nil) }); a > 2 {
 		t.Errorf("traceparent injection: %.0f allocs, want <= 2", a)
 	}
 }

@@ -112,6 +112,9 @@
 // the handler returns; a client span ends when gRPC reports the RPC
 // finished, which for a stream the caller abandons without CloseSend or a
 // final Recv happens when its context is canceled or its deadline passes.
+// gRPC reports no end for calls to a service or method the server does not
+// register, so such calls export no span and record no metric; a registered
+// method answering Unimplemented is recorded with rpc.method "_OTHER".
 //
 // # Cost
 //

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -362,3 +363,83 @@ func TestMixedHTTPToGRPC(t *testing.T) {
 	spans := tel.waitSpans(t, 5)
 	checkChain(t, spans, root, chainKinds)
 }
+
+// TestGRPCServerEndsFirst: the server handler returns while the client has
+// neither closed its side nor received; the server span ends at once and
+// the client span ends when the client's context does.
+func TestGRPCServerEndsFirst(t *testing.T) {
+	tel := newTelemetry(t)
+	svc := &quitService{}
+	client := dialGRPC(t, tel, startGRPC(t, tel, svc))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := client.FullDuplexCall(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&testpb.StreamingOutputCallRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	s := tel.waitSpans(t, 1)[0]
+	if s.SpanKind() != trace.SpanKindServer {
+		t.Fatalf("first span to end is %s", s.SpanKind())
+	}
+	if code, _ := spanAttr(s, semconv.AttrRPCGRPCStatusCode); codes.Code(code.AsInt64()) != codes.Aborted {
+		t.Errorf("server status %v", code)
+	}
+	cancel()
+	tel.waitSpans(t, 2)
+}
+
+type quitService struct{ testpb.UnimplementedTestServiceServer }
+
+func (quitService) FullDuplexCall(stream grpc.BidiStreamingServer[testpb.StreamingOutputCallRequest, testpb.StreamingOutputCallResponse]) error {
+	if _, err := stream.Recv(); err != nil {
+		return err
+	}
+	return status.Error(codes.Aborted, "done with you")
+}
+
+// TestGRPCMethodFlood: random method names do not create server series.
+func TestGRPCMethodFlood(t *testing.T) {
+	tel := newTelemetry(t)
+	addr := startGRPC(t, tel, &testService{})
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	for i := range 200 {
+		method := "/rnd" + strconv.Itoa(i) + ".Svc/M" + strconv.Itoa(i*7919)
+		err := cc.Invoke(context.Background(), method, &testpb.Empty{}, &testpb.Empty{})
+		if status.Code(err) != codes.Unimplemented {
+			t.Fatalf("%s: %v", method, err)
+		}
+	}
+	// gRPC reports no end for methods the server does not serve, so these
+	// calls leave no metric series (and export no span) at all; a served
+	// method answering Unimplemented is folded into _OTHER (TestGRPCErrors).
+	if _, err := client(t, tel, addr).UnimplementedCall(context.Background(), &testpb.Empty{}); status.Code(err) != codes.Unimplemented {
+		t.Fatal(err)
+	}
+	rm := tel.collect(t)
+	for _, name := range []string{semconv.MetricRPCServerCallDuration, semconv.MetricRPCServerRequestsPerRPC,
+		semconv.MetricRPCServerRequestSize} {
+		m, _ := findMetric(rm, name)
+		for _, set := range dataPointAttrs(m) {
+			if strings.Contains(set, "rnd") {
+				t.Errorf("%s: series for a random method: %s", name, set)
+			}
+		}
+		if m, ok := findMetric(rm, name); ok && name != semconv.MetricRPCServerRequestSize && len(dataPointAttrs(m)) != 1 {
+			t.Errorf("%s: %v", name, dataPointAttrs(m))
+		}
+	}
+	for _, s := range tel.rec.Ended() {
+		if strings.Contains(s.Name(), "rnd") {
+			t.Errorf("span exported for random method %s", s.Name())
+		}
+	}
+}
+
+func client(t *testing.T, tel *telemetry, addr string) testpb.TestServiceClient { return dialGRPC(t, tel, addr) }

@@ -188,6 +188,9 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		cr.reqSize = r.ContentLength
 	}
 
+	// The per-response part (body wrapper, traceparent value) is one
+	// allocation; it is never reused, so it may outlive the pooled state.
+	pr := new(clientPerReq)
 	ctx = httptrace.WithClientTrace(ctx, &cr.ct)
 	r2 := r.WithContext(ctx)
 	h := make(http.Header, len(r.Header)+3)
@@ -198,7 +201,7 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if mode&modeGeneric != 0 {
 		p.Inject(cr.ctx, propagation.HeaderCarrier(h))
 	} else {
-		injectHeader(cr.ctx, h, mode)
+		injectHeader(cr.ctx, h, mode, &pr.tp)
 	}
 	r2.Header = h
 
@@ -220,7 +223,8 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if _, ok := resp.Body.(io.Writer); ok {
 		resp.Body = &readWriteBody{clientBody{cr: cr, rc: resp.Body}}
 	} else {
-		resp.Body = &clientBody{cr: cr, rc: resp.Body}
+		pr.body = clientBody{cr: cr, rc: resp.Body}
+		resp.Body = &pr.body
 	}
 	return resp, nil
 }
@@ -480,6 +484,12 @@ func (cr *clientReq) finish(err error, respSize int64, end time.Time) {
 			t.phase.Record(ctx, phases[i], ps.rec...)
 		}
 	}
+}
+
+// clientPerReq is what one client request needs beyond its pooled state.
+type clientPerReq struct {
+	body clientBody
+	tp   tpValue
 }
 
 // clientBody ends the client span when the response body reaches EOF, fails,

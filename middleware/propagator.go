@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unsafe"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/baggage"
@@ -57,7 +58,7 @@ func nonEmpty(v []string) []string {
 
 func (w3cPropagator) Inject(ctx context.Context, carrier propagation.TextMapCarrier) {
 	if c, ok := carrier.(propagation.HeaderCarrier); ok {
-		injectHeader(ctx, http.Header(c), modeTraceContext|modeBaggage)
+		injectHeader(ctx, http.Header(c), modeTraceContext|modeBaggage, nil)
 		return
 	}
 	sc := trace.SpanContextFromContext(ctx)
@@ -279,12 +280,16 @@ func extractBaggage(ctx context.Context, vals []string) context.Context {
 	return baggage.ContextWithBaggage(ctx, b)
 }
 
-// injectHeader writes the context of ctx into h. The traceparent costs two
-// allocations (the value and the header's []string).
-func injectHeader(ctx context.Context, h http.Header, m propMode) {
+// injectHeader writes the context of ctx into h. The traceparent value and
+// the []string the header needs live in tp, allocated here when nil: one
+// allocation.
+func injectHeader(ctx context.Context, h http.Header, m propMode, tp *tpValue) {
 	if m&modeTraceContext != 0 {
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-			h[w3c.TraceParentCanonical] = []string{traceParentString(sc)}
+			if tp == nil {
+				tp = new(tpValue)
+			}
+			h[w3c.TraceParentCanonical] = tp.set(sc)
 			if ts := sc.TraceState(); ts.Len() > 0 {
 				h[w3c.TraceStateCanonical] = []string{ts.String()}
 			} else {
@@ -338,4 +343,20 @@ func baggageFromContext(ctx context.Context) string {
 		return b.String()
 	}
 	return ""
+}
+
+// tpValue holds one traceparent header value together with the []string an
+// http.Header entry needs, so that both cost one allocation. The string
+// aliases b, which is written once in set and never again: a tpValue is
+// used for one header value only and never reused, so the string is
+// immutable as Go requires.
+type tpValue struct {
+	v [1]string
+	b [w3c.TraceParentLen]byte
+}
+
+func (t *tpValue) set(sc trace.SpanContext) []string {
+	b := w3c.AppendTraceParent(t.b[:0], sc.TraceID(), sc.SpanID(), byte(sc.TraceFlags()))
+	t.v[0] = unsafe.String(&b[0], len(b))
+	return t.v[:]
 }

@@ -391,7 +391,9 @@ func TestGRPCServerEndsFirst(t *testing.T) {
 	tel.waitSpans(t, 2)
 }
 
-type quitService struct{ testpb.UnimplementedTestServiceServer }
+type quitService struct {
+	testpb.UnimplementedTestServiceServer
+}
 
 func (quitService) FullDuplexCall(stream grpc.BidiStreamingServer[testpb.StreamingOutputCallRequest, testpb.StreamingOutputCallResponse]) error {
 	if _, err := stream.Recv(); err != nil {
@@ -442,4 +444,6 @@ func TestGRPCMethodFlood(t *testing.T) {
 	}
 }
 
-func client(t *testing.T, tel *telemetry, addr string) testpb.TestServiceClient { return dialGRPC(t, tel, addr) }
+func client(t *testing.T, tel *telemetry, addr string) testpb.TestServiceClient {
+	return dialGRPC(t, tel, addr)
+}

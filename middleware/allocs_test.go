@@ -148,3 +148,39 @@ func TestClientBaggageAndCallerTrace(t *testing.T) {
 		t.Fatalf("phases lost when the caller traces too: %v", v)
 	}
 }
+
+// TestClientBodyCloseRacesRead: Close from another goroutine while a Read
+// is blocked ends the span once and never recycles state in use.
+func TestClientBodyCloseRacesRead(t *testing.T) {
+	tel := newTelemetry(t)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("first"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := newClient(t, tel.opts()...)
+	for range 20 {
+		resp, err := c.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			io.Copy(io.Discard, resp.Body) // blocks until Close
+		}()
+		resp.Body.Close()
+		<-done
+		resp.Body.Close() // second Close is harmless
+	}
+	spans := tel.waitSpans(t, 20)
+	if len(spans) != 20 {
+		t.Fatalf("%d spans", len(spans))
+	}
+}

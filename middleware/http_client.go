@@ -85,12 +85,6 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 		metric.WithExplicitBucketBoundaries(phaseBuckets...))
 	t.series = newSeriesCache(c.maxSeries, buildClientSeries)
 	t.phaseSeries = newSeriesCache(c.maxSeries, buildPhaseSeries)
-	t.names = &nameCache[string]{max: 64, build: func(m string) string {
-		if m == semconv.ValueOther {
-			return "HTTP"
-		}
-		return m
-	}}
 	return t
 }
 
@@ -104,7 +98,6 @@ type transport struct {
 	phase       metric.Float64Histogram
 	series      *seriesCache[clientKey]
 	phaseSeries *seriesCache[phaseKey]
-	names       *nameCache[string]
 }
 
 type clientKey struct {
@@ -181,7 +174,7 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		cr.url = r.URL
 	}
-	ctx, span := t.tracer.Start(r.Context(), t.names.get(cr.method), clientStartOpts...)
+	ctx, span := t.tracer.Start(r.Context(), methodSpanName(cr.method), clientStartOpts...)
 	cr.span = span
 	cr.ctx = ctx
 	if r.ContentLength > 0 {
@@ -221,9 +214,13 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	if _, ok := resp.Body.(io.Writer); ok {
-		resp.Body = &readWriteBody{clientBody{cr: cr, rc: resp.Body}}
+		rw := &readWriteBody{}
+		rw.rc = resp.Body
+		rw.cr.Store(cr)
+		resp.Body = rw
 	} else {
-		pr.body = clientBody{cr: cr, rc: resp.Body}
+		pr.body.rc = resp.Body
+		pr.body.cr.Store(cr)
 		resp.Body = &pr.body
 	}
 	return resp, nil
@@ -252,6 +249,7 @@ type clientReq struct {
 	proto      string
 	reqSize    int64
 	finished   atomic.Bool
+	finishDone atomic.Bool // finish has returned
 
 	// Phase marks in nanoseconds since start, written by httptrace hooks on
 	// other goroutines; 0 means "not seen". Done marks are set on success
@@ -350,13 +348,16 @@ func (cr *clientReq) quiescent() bool {
 // release returns cr to the pool when that is safe. It is called once,
 // after finish, by the owner of the request.
 func (cr *clientReq) release() {
-	if cr.noReuse || !cr.quiescent() {
+	if cr.noReuse || !cr.finishDone.Load() || !cr.quiescent() {
+		// A finish still running on another goroutine (a Read racing
+		// the Close), or hooks that may still fire: leave it to the GC.
 		return
 	}
 	cr.t, cr.ctx, cr.span, cr.url = nil, nil, nil, nil
 	cr.method, cr.origMethod, cr.scheme, cr.host, cr.proto = "", "", "", "", ""
 	cr.methodOK, cr.port, cr.status, cr.reqSize = false, 0, 0, 0
 	cr.finished.Store(false)
+	cr.finishDone.Store(false)
 	for _, a := range []*atomic.Int64{&cr.dnsStart, &cr.dnsDone, &cr.connStart, &cr.connDone,
 		&cr.tlsStart, &cr.tlsDone, &cr.gotConn, &cr.wrote, &cr.firstByte, &cr.idleTime} {
 		a.Store(0)
@@ -484,6 +485,7 @@ func (cr *clientReq) finish(err error, respSize int64, end time.Time) {
 			t.phase.Record(ctx, phases[i], ps.rec...)
 		}
 	}
+	cr.finishDone.Store(true)
 }
 
 // clientPerReq is what one client request needs beyond its pooled state.
@@ -497,19 +499,21 @@ type clientPerReq struct {
 // response so that a Read or Close after the state was recycled cannot reach
 // another request.
 type clientBody struct {
-	cr *clientReq
+	cr atomic.Pointer[clientReq] // nil once closed
 	rc io.ReadCloser
-	n  int64
+	n  atomic.Int64 // Close may run concurrently with Read
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	b.n += int64(n)
-	if err != nil && b.cr != nil {
-		if err == io.EOF {
-			b.cr.finish(nil, b.n, time.Now())
-		} else {
-			b.cr.finish(err, b.n, time.Now())
+	total := b.n.Add(int64(n))
+	if err != nil {
+		if cr := b.cr.Load(); cr != nil {
+			if err == io.EOF {
+				cr.finish(nil, total, time.Now())
+			} else {
+				cr.finish(err, total, time.Now())
+			}
 		}
 	}
 	return n, err
@@ -517,9 +521,8 @@ func (b *clientBody) Read(p []byte) (int, error) {
 
 func (b *clientBody) Close() error {
 	err := b.rc.Close()
-	if cr := b.cr; cr != nil {
-		b.cr = nil
-		cr.finish(nil, b.n, time.Now())
+	if cr := b.cr.Swap(nil); cr != nil {
+		cr.finish(nil, b.n.Load(), time.Now())
 		cr.release()
 	}
 	return err

@@ -72,6 +72,14 @@ func NewHandler(next http.Handler, opts ...Option) http.Handler {
 	return h
 }
 
+// methodSpanName is the span name before the route is known.
+func methodSpanName(method string) string {
+	if method == semconv.ValueOther {
+		return "HTTP"
+	}
+	return method
+}
+
 // Version is the instrumentation version reported with the scope.
 const Version = "0.1.0"
 
@@ -173,7 +181,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	ctx, span := h.tracer.Start(ctx, h.names.get(routeKey{method: method}), startOpts...)
+	ctx, span := h.tracer.Start(ctx, methodSpanName(method), startOpts...)
 
 	act := h.activeSeries.get(activeKey{method, scheme})
 	// Exemplars (trace-linked samples) only make sense on the duration;

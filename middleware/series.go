@@ -3,6 +3,7 @@ package middleware
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -28,75 +29,78 @@ var overflowAttr = attribute.Bool(semconv.AttrOverflow, true)
 // stored, further keys share the overflow series: the number of series an
 // instrument records is bounded whatever the traffic.
 //
-// Safe for concurrent use; lookups of known keys take a read lock and do not
-// allocate.
+// Safe for concurrent use. Reads are lock-free (an atomically published
+// immutable map) and do not allocate; a new key copies the map under a
+// mutex, which happens at most max times.
 type seriesCache[K comparable] struct {
-	mu       sync.RWMutex
-	m        map[K]*series
+	m        atomic.Pointer[map[K]*series]
+	mu       sync.Mutex
 	max      int
 	overflow *series
 	build    func(K) *series
 }
 
 func newSeriesCache[K comparable](max int, build func(K) *series) *seriesCache[K] {
-	return &seriesCache[K]{
-		m:        make(map[K]*series),
-		max:      max,
-		overflow: newSeries(overflowAttr),
-		build:    build,
-	}
+	c := &seriesCache[K]{max: max, overflow: newSeries(overflowAttr), build: build}
+	m := make(map[K]*series)
+	c.m.Store(&m)
+	return c
 }
 
 func (c *seriesCache[K]) get(k K) *series {
-	c.mu.RLock()
-	s := c.m[k]
-	c.mu.RUnlock()
-	if s != nil {
+	if s := (*c.m.Load())[k]; s != nil {
 		return s
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s = c.m[k]; s != nil {
+	old := *c.m.Load()
+	if s := old[k]; s != nil {
 		return s
 	}
-	if len(c.m) >= c.max {
+	if len(old) >= c.max {
 		return c.overflow
 	}
-	s = c.build(k)
-	c.m[k] = s
+	s := c.build(k)
+	m := make(map[K]*series, len(old)+1)
+	for kk, v := range old {
+		m[kk] = v
+	}
+	m[k] = s
+	c.m.Store(&m)
 	return s
 }
 
-func (c *seriesCache[K]) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m)
-}
-
-// nameCache maps a bounded key to a string built once (span names).
+// nameCache maps a bounded key to a string built once (span names); keys
+// beyond max are built on each call. Same concurrency design as seriesCache.
 type nameCache[K comparable] struct {
-	mu    sync.RWMutex
-	m     map[K]string
+	m     atomic.Pointer[map[K]string]
+	mu    sync.Mutex
 	max   int
 	build func(K) string
 }
 
 func (c *nameCache[K]) get(k K) string {
-	c.mu.RLock()
-	s, ok := c.m[k]
-	c.mu.RUnlock()
-	if ok {
+	if m := c.m.Load(); m != nil {
+		if s, ok := (*m)[k]; ok {
+			return s
+		}
+	}
+	s := c.build(k)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var old map[K]string
+	if p := c.m.Load(); p != nil {
+		old = *p
+	}
+	if _, ok := old[k]; ok || len(old) >= c.max {
 		return s
 	}
-	s = c.build(k)
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = make(map[K]string)
+	m := make(map[K]string, len(old)+1)
+	for kk, v := range old {
+		m[kk] = v
 	}
-	if len(c.m) < c.max {
-		c.m[k] = s
-	}
-	c.mu.Unlock()
+	m[k] = s
+	c.m.Store(&m)
 	return s
 }
 

@@ -153,7 +153,7 @@ var serverStartOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindS
 
 var serverStatePool = sync.Pool{New: func() any {
 	s := new(serverState)
-	s.full.s, s.push.s, s.flush.s, s.basic.s = s, s, s, s
+	s.full.s, s.flushHijack.s, s.push.s, s.flush.s, s.basic.s = s, s, s, s, s
 	s.body.s = s
 	return s
 }}
@@ -317,10 +317,11 @@ type serverState struct {
 	// attrs is the buffer for the span's attributes (the span copies them).
 	attrs [18]attribute.KeyValue
 
-	full  rwFull  // Flusher + Hijacker + ReaderFrom (HTTP/1.x *http.response)
-	push  rwPush  // Flusher + Pusher (HTTP/2)
-	flush rwFlush // Flusher only
-	basic rwBasic // nothing optional
+	full        rwFull        // Flusher + Hijacker + ReaderFrom (HTTP/1.x *http.response)
+	flushHijack rwFlushHijack // Flusher + Hijacker (writers wrapped by other middleware)
+	push        rwPush        // Flusher + Pusher (HTTP/2)
+	flush       rwFlush       // Flusher only
+	basic       rwBasic       // nothing optional
 }
 
 func (s *serverState) reset() {
@@ -330,13 +331,14 @@ func (s *serverState) reset() {
 }
 
 func (s *serverState) writer(w http.ResponseWriter) http.ResponseWriter {
-	f, isF := w.(http.Flusher)
-	_ = f
-	if isF {
+	if _, isF := w.(http.Flusher); isF {
 		_, isH := w.(http.Hijacker)
 		_, isR := w.(io.ReaderFrom)
 		if isH && isR {
 			return &s.full
+		}
+		if isH {
+			return &s.flushHijack
 		}
 		if _, isP := w.(http.Pusher); isP {
 			return &s.push
@@ -438,6 +440,18 @@ func (w *rwFull) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *rwFull) ReadFrom(r io.Reader) (int64, error) { return w.s.readFrom(r) }
 
 type rwFlush struct{ s *serverState }
+type rwFlushHijack struct{ s *serverState }
+
+func (w *rwFlushHijack) Header() http.Header               { return w.s.header() }
+func (w *rwFlushHijack) Write(b []byte) (int, error)       { return w.s.write(b) }
+func (w *rwFlushHijack) WriteString(s string) (int, error) { return w.s.writeString(s) }
+func (w *rwFlushHijack) WriteHeader(code int)              { w.s.writeHeader(code) }
+func (w *rwFlushHijack) Unwrap() http.ResponseWriter       { return w.s.w }
+func (w *rwFlushHijack) Flush()                            { w.s.flushW() }
+func (w *rwFlushHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return w.s.hijack()
+}
+
 type rwPush struct{ s *serverState }
 type rwFull struct{ s *serverState }
 

@@ -562,3 +562,53 @@ func TestExtractRejectsInvalid(t *testing.T) {
 		t.Errorf("duplicate tracestate kept: %v", sc.TraceState())
 	}
 }
+
+// TestWriterShapes: every combination of optional interfaces a server
+// writer can have is kept exactly by the wrapper.
+func TestWriterShapes(t *testing.T) {
+	tel := newTelemetry(t)
+	type shape struct{ f, h, r, p bool }
+	var got shape
+	h := NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, got.f = w.(http.Flusher)
+		_, got.h = w.(http.Hijacker)
+		_, got.r = w.(io.ReaderFrom)
+		_, got.p = w.(http.Pusher)
+	}), tel.opts()...)
+	for _, want := range []shape{{}, {f: true}, {f: true, h: true}, {f: true, h: true, r: true}, {f: true, p: true}} {
+		var w http.ResponseWriter = httptest.NewRecorder()
+		switch want {
+		case shape{}:
+			w = struct{ http.ResponseWriter }{w}
+		case shape{f: true}:
+			w = struct {
+				http.ResponseWriter
+				http.Flusher
+			}{w, w.(http.Flusher)}
+		case shape{f: true, h: true}:
+			w = struct {
+				http.ResponseWriter
+				http.Flusher
+				http.Hijacker
+			}{w, w.(http.Flusher), nil}
+		case shape{f: true, h: true, r: true}:
+			w = struct {
+				http.ResponseWriter
+				http.Flusher
+				http.Hijacker
+				io.ReaderFrom
+			}{w, w.(http.Flusher), nil, nil}
+		case shape{f: true, p: true}:
+			w = struct {
+				http.ResponseWriter
+				http.Flusher
+				http.Pusher
+			}{w, w.(http.Flusher), nil}
+		}
+		got = shape{}
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		if got != want {
+			t.Errorf("writer %+v wrapped as %+v", want, got)
+		}
+	}
+}

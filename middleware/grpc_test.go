@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 
@@ -446,4 +447,39 @@ func TestGRPCMethodFlood(t *testing.T) {
 
 func client(t *testing.T, tel *telemetry, addr string) testpb.TestServiceClient {
 	return dialGRPC(t, tel, addr)
+}
+
+type mdService struct {
+	testpb.UnimplementedTestServiceServer
+	got chan metadata.MD
+}
+
+func (s *mdService) EmptyCall(ctx context.Context, _ *testpb.Empty) (*testpb.Empty, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	s.got <- md
+	return &testpb.Empty{}, nil
+}
+
+// TestGRPCKeepsCallerMetadata: the caller's outgoing metadata and the
+// trace context both arrive, with and without caller metadata.
+func TestGRPCKeepsCallerMetadata(t *testing.T) {
+	tel := newTelemetry(t)
+	svc := &mdService{got: make(chan metadata.MD, 1)}
+	client := dialGRPC(t, tel, startGRPC(t, tel, svc))
+	for _, withUser := range []bool{false, true} {
+		ctx := context.Background()
+		if withUser {
+			ctx = metadata.AppendToOutgoingContext(ctx, "x-user", "alice")
+		}
+		if _, err := client.EmptyCall(ctx, &testpb.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+		md := <-svc.got
+		if len(md.Get("traceparent")) != 1 {
+			t.Errorf("user metadata %v: traceparent %v", withUser, md.Get("traceparent"))
+		}
+		if withUser && md.Get("x-user")[0] != "alice" {
+			t.Errorf("caller metadata lost: %v", md)
+		}
+	}
 }

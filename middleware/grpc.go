@@ -138,7 +138,6 @@ type rpcState struct {
 	recvSize atomic.Int64
 	ended    atomic.Bool
 	tpBuf    [w3c.TraceParentLen]byte
-	tpv      [1]string
 	attrs    [10]attribute.KeyValue
 }
 
@@ -414,23 +413,8 @@ func (st *rpcState) inject(ctx context.Context, p propagation.TextMapPropagator,
 	if n == 0 {
 		return ctx
 	}
-	if n == 2 && outgoingKey != nil && ctx.Value(outgoingKey) == nil {
-		// No outgoing metadata yet (the common case): a fresh MD whose
-		// value slice lives in st costs one allocation less than
-		// AppendToOutgoingContext.
-		st.tpv[0] = kv[1]
-		return metadata.NewOutgoingContext(ctx, metadata.MD{w3c.TraceParentHeader: st.tpv[:]})
-	}
 	return metadata.AppendToOutgoingContext(ctx, kv[:n]...)
 }
-
-// outgoingKey is the context key of gRPC's outgoing metadata, learnt like
-// incomingKey; used only to test whether a context has outgoing metadata.
-var outgoingKey = func() any {
-	p := &keyProbe{Context: context.Background()}
-	metadata.FromOutgoingContext(p)
-	return p.key
-}()
 
 // mdCarrier adapts gRPC metadata to the TextMapCarrier interface.
 type mdCarrier metadata.MD

@@ -483,3 +483,28 @@ func TestGRPCKeepsCallerMetadata(t *testing.T) {
 		}
 	}
 }
+
+func startGRPCWith(t *testing.T, opts []Option, svc testpb.TestServiceServer) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(grpc.StatsHandler(NewGRPCServerHandler(opts...)))
+	testpb.RegisterTestServiceServer(s, svc)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(l) }()
+	t.Cleanup(func() { s.Stop(); <-done })
+	return l.Addr().String()
+}
+
+func dialGRPCWith(t *testing.T, opts []Option, addr string) testpb.TestServiceClient {
+	t.Helper()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(NewGRPCClientHandler(opts...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return testpb.NewTestServiceClient(cc)
+}

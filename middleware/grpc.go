@@ -79,23 +79,23 @@ type rpcKey struct {
 func newGRPCHandler(client bool, opts []Option) *grpcHandler {
 	c := newConfig(opts)
 	h := &grpcHandler{client: client, cfg: c}
-	h.tracer = c.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version))
-	meter := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
+	h.tracer = c.tracer()
+	meter := c.meter()
 	dur, reqSz, respSz, reqN, respN := semconv.MetricRPCServerCallDuration, semconv.MetricRPCServerRequestSize,
 		semconv.MetricRPCServerResponseSize, semconv.MetricRPCServerRequestsPerRPC, semconv.MetricRPCServerResponsesPerRPC
 	if client {
 		dur, reqSz, respSz, reqN, respN = semconv.MetricRPCClientCallDuration, semconv.MetricRPCClientRequestSize,
 			semconv.MetricRPCClientResponseSize, semconv.MetricRPCClientRequestsPerRPC, semconv.MetricRPCClientResponsesPerRPC
 	}
-	h.duration, _ = meter.Float64Histogram(dur, metric.WithUnit("s"),
+	h.duration = f64Hist(meter, dur, metric.WithUnit("s"),
 		metric.WithDescription("Duration of RPCs."), metric.WithExplicitBucketBoundaries(durationBuckets...))
-	h.reqSize, _ = meter.Int64Histogram(reqSz, metric.WithUnit("By"),
+	h.reqSize = i64Hist(meter, reqSz, metric.WithUnit("By"),
 		metric.WithDescription("Size of RPC request messages (uncompressed)."), metric.WithExplicitBucketBoundaries(sizeBuckets...))
-	h.respSize, _ = meter.Int64Histogram(respSz, metric.WithUnit("By"),
+	h.respSize = i64Hist(meter, respSz, metric.WithUnit("By"),
 		metric.WithDescription("Size of RPC response messages (uncompressed)."), metric.WithExplicitBucketBoundaries(sizeBuckets...))
-	h.reqPerRPC, _ = meter.Int64Histogram(reqN, metric.WithUnit("{count}"),
+	h.reqPerRPC = i64Hist(meter, reqN, metric.WithUnit("{count}"),
 		metric.WithDescription("Request messages per RPC."), metric.WithExplicitBucketBoundaries(countBuckets...))
-	h.respPerRPC, _ = meter.Int64Histogram(respN, metric.WithUnit("{count}"),
+	h.respPerRPC = i64Hist(meter, respN, metric.WithUnit("{count}"),
 		metric.WithDescription("Response messages per RPC."), metric.WithExplicitBucketBoundaries(countBuckets...))
 	h.series = newSeriesCache(c.maxSeries, func(k rpcKey) *series {
 		attrs := []attribute.KeyValue{

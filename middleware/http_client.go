@@ -71,16 +71,16 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	}
 	c := newConfig(opts)
 	t := &transport{base: base, cfg: c}
-	t.tracer = c.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version))
-	meter := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
-	t.duration, _ = meter.Float64Histogram(semconv.MetricHTTPClientRequestDuration,
+	t.tracer = c.tracer()
+	meter := c.meter()
+	t.duration = f64Hist(meter, semconv.MetricHTTPClientRequestDuration,
 		metric.WithUnit("s"), metric.WithDescription("Duration of HTTP client requests."),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
-	t.reqSize, _ = meter.Int64Histogram(semconv.MetricHTTPClientRequestBodySize,
+	t.reqSize = i64Hist(meter, semconv.MetricHTTPClientRequestBodySize,
 		metric.WithUnit("By"), metric.WithDescription("Size of HTTP client request bodies."))
-	t.respSize, _ = meter.Int64Histogram(semconv.MetricHTTPClientResponseBodySz,
+	t.respSize = i64Hist(meter, semconv.MetricHTTPClientResponseBodySz,
 		metric.WithUnit("By"), metric.WithDescription("Size of HTTP client response bodies."))
-	t.phase, _ = meter.Float64Histogram(semconv.MetricHTTPClientPhaseDuration,
+	t.phase = f64Hist(meter, semconv.MetricHTTPClientPhaseDuration,
 		metric.WithUnit("s"), metric.WithDescription("Time HTTP client requests spent in each phase."),
 		metric.WithExplicitBucketBoundaries(phaseBuckets...))
 	t.series = newSeriesCache(c.maxSeries, buildClientSeries)

@@ -41,16 +41,16 @@ func NewHandler(next http.Handler, opts ...Option) http.Handler {
 	}
 	c := newConfig(opts)
 	h := &handler{next: next, cfg: c}
-	h.tracer = c.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version))
-	meter := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
-	h.duration, _ = meter.Float64Histogram(semconv.MetricHTTPServerRequestDuration,
+	h.tracer = c.tracer()
+	meter := c.meter()
+	h.duration = f64Hist(meter, semconv.MetricHTTPServerRequestDuration,
 		metric.WithUnit("s"), metric.WithDescription("Duration of HTTP server requests."),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
-	h.active, _ = meter.Int64UpDownCounter(semconv.MetricHTTPServerActiveRequests,
+	h.active = i64UpDown(meter, semconv.MetricHTTPServerActiveRequests,
 		metric.WithUnit("{request}"), metric.WithDescription("Number of active HTTP server requests."))
-	h.reqSize, _ = meter.Int64Histogram(semconv.MetricHTTPServerRequestBodySize,
+	h.reqSize = i64Hist(meter, semconv.MetricHTTPServerRequestBodySize,
 		metric.WithUnit("By"), metric.WithDescription("Size of HTTP server request bodies."))
-	h.respSize, _ = meter.Int64Histogram(semconv.MetricHTTPServerResponseBodySz,
+	h.respSize = i64Hist(meter, semconv.MetricHTTPServerResponseBodySz,
 		metric.WithUnit("By"), metric.WithDescription("Size of HTTP server response bodies."))
 	h.series = newSeriesCache(c.maxSeries, h.buildSeries)
 	h.activeSeries = newSeriesCache(c.maxSeries, func(k activeKey) *series {

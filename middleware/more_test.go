@@ -9,8 +9,11 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/metric"
+	metricembedded "go.opentelemetry.io/otel/metric/embedded"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	traceembedded "go.opentelemetry.io/otel/trace/embedded"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 
@@ -236,4 +239,27 @@ func TestInformationalStatus(t *testing.T) {
 	if a[semconv.AttrHTTPResponseStatusCode].AsInt64() != 202 || a[semconv.AttrHTTPResponseBodySize].AsInt64() != 2 {
 		t.Errorf("status %v size %v", a[semconv.AttrHTTPResponseStatusCode], a[semconv.AttrHTTPResponseBodySize])
 	}
+}
+
+type nilMeterProvider struct{ metricembedded.MeterProvider }
+
+func (nilMeterProvider) Meter(string, ...metric.MeterOption) metric.Meter { return nil }
+
+type nilTracerProvider struct{ traceembedded.TracerProvider }
+
+func (nilTracerProvider) Tracer(string, ...trace.TracerOption) trace.Tracer { return nil }
+
+// TestNilProviders: providers that hand out nil never make the middleware
+// panic.
+func TestNilProviders(t *testing.T) {
+	opts := []Option{WithMeterProvider(nilMeterProvider{}), WithTracerProvider(nilTracerProvider{})}
+	srv := httptest.NewServer(NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}), opts...))
+	defer srv.Close()
+	if code, body := get(t, newClient(t, opts...), context.Background(), srv.URL); code != 200 || body != "ok" {
+		t.Fatalf("%d %q", code, body)
+	}
+	_ = NewGRPCServerHandler(opts...)
+	_ = NewGRPCClientHandler(opts...)
 }

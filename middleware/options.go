@@ -5,8 +5,10 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	nooptrace "go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName is the instrumentation scope of the tracers and meters the
@@ -168,4 +170,18 @@ func WithRecommendedAttributes() Option {
 		c.recommended = true
 		return c
 	})
+}
+
+func (c *config) tracer() trace.Tracer {
+	if t := c.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version)); t != nil {
+		return t
+	}
+	return nooptrace.NewTracerProvider().Tracer(ScopeName)
+}
+
+func (c *config) meter() metric.Meter {
+	if m := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version)); m != nil {
+		return m
+	}
+	return noopmetric.NewMeterProvider().Meter(ScopeName)
 }

@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/verdict-obs/verdict/internal/semconv"
 )
@@ -203,4 +204,29 @@ func atoiPort(s string) int {
 		return 0
 	}
 	return n
+}
+
+// Instrument constructors that never return nil: a provider that fails to
+// create an instrument (or returns nil) gets a no-op one, so recording can
+// never panic in the host application.
+
+func f64Hist(m metric.Meter, name string, opts ...metric.Float64HistogramOption) metric.Float64Histogram {
+	if h, _ := m.Float64Histogram(name, opts...); h != nil {
+		return h
+	}
+	return noopmetric.Float64Histogram{}
+}
+
+func i64Hist(m metric.Meter, name string, opts ...metric.Int64HistogramOption) metric.Int64Histogram {
+	if h, _ := m.Int64Histogram(name, opts...); h != nil {
+		return h
+	}
+	return noopmetric.Int64Histogram{}
+}
+
+func i64UpDown(m metric.Meter, name string, opts ...metric.Int64UpDownCounterOption) metric.Int64UpDownCounter {
+	if c, _ := m.Int64UpDownCounter(name, opts...); c != nil {
+		return c
+	}
+	return noopmetric.Int64UpDownCounter{}
 }

@@ -25,8 +25,8 @@
 // tracestate with a malformed member, a duplicated key or more than 32
 // members is dropped as a whole, and baggage keeps whole members up to 64
 // members and 8192 bytes (a malformed baggage header is ignored). Parsing
-// traceparent does not allocate ([ExtractSpanContext]); injecting it costs the
-// two allocations an http.Header entry needs.
+// traceparent does not allocate ([ExtractSpanContext]); injecting it into an
+// http.Header costs one allocation (the value and its []string together).
 //
 // The fast path serves any propagator made of W3C parts: [NewPropagator],
 // propagation.TraceContext, propagation.Baggage and composites of these

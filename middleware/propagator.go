@@ -24,7 +24,7 @@ import (
 //
 // Extraction does not allocate for the traceparent header; tracestate and
 // baggage allocate only when present, to build the OTel values. Injection
-// into an http.Header carrier costs two allocations for traceparent.
+// into an http.Header carrier costs one allocation for traceparent.
 func NewPropagator() propagation.TextMapPropagator { return w3cPropagator{} }
 
 type w3cPropagator struct{}

@@ -184,7 +184,8 @@ func TestGRPCUnaryChain(t *testing.T) {
 			t.Errorf("attrs %v", a)
 		}
 	}
-	rm := tel.collect(t)
+	tel.waitHist(t, semconv.MetricRPCServerCallDuration, 2)
+	rm := tel.waitHist(t, semconv.MetricRPCClientCallDuration, 2)
 	for _, name := range []string{semconv.MetricRPCServerCallDuration, semconv.MetricRPCClientCallDuration} {
 		m, ok := findMetric(rm, name)
 		if !ok || histCount(m) != 2 {
@@ -332,7 +333,7 @@ func TestGRPCErrors(t *testing.T) {
 			t.Errorf("no span %s in %v", k, want)
 		}
 	}
-	m, _ := findMetric(tel.collect(t), semconv.MetricRPCServerCallDuration)
+	m, _ := findMetric(tel.waitHist(t, semconv.MetricRPCServerCallDuration, 3), semconv.MetricRPCServerCallDuration)
 	sets := strings.Join(dataPointAttrs(m), " ")
 	if strings.Contains(sets, "UnimplementedCall") || !strings.Contains(sets, "rpc.method=_OTHER") {
 		t.Errorf("server series: %s", sets)
@@ -425,7 +426,7 @@ func TestGRPCMethodFlood(t *testing.T) {
 	if _, err := client(t, tel, addr).UnimplementedCall(context.Background(), &testpb.Empty{}); status.Code(err) != codes.Unimplemented {
 		t.Fatal(err)
 	}
-	rm := tel.collect(t)
+	rm := tel.waitHist(t, semconv.MetricRPCServerCallDuration, 1)
 	for _, name := range []string{semconv.MetricRPCServerCallDuration, semconv.MetricRPCServerRequestsPerRPC,
 		semconv.MetricRPCServerRequestSize} {
 		m, _ := findMetric(rm, name)

@@ -176,3 +176,22 @@ func doGetCtx(t *testing.T, tel *telemetry, ctx context.Context, url string) err
 	_, err = io.ReadAll(resp.Body)
 	return err
 }
+
+// waitHist collects until histogram name has at least n measurements: a
+// gRPC server records its metrics after the client may already have its
+// answer.
+func (tel *telemetry) waitHist(t testing.TB, name string, n uint64) metricdata.ResourceMetrics {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rm := tel.collect(t)
+		if m, ok := findMetric(rm, name); ok && histCount(m) >= n {
+			return rm
+		}
+		if time.Now().After(deadline) {
+			m, _ := findMetric(rm, name)
+			t.Fatalf("%s: %d measurements, want %d", name, histCount(m), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -423,7 +423,7 @@ func TestGRPCMethodFlood(t *testing.T) {
 	// gRPC reports no end for methods the server does not serve, so these
 	// calls leave no metric series (and export no span) at all; a served
 	// method answering Unimplemented is folded into _OTHER (TestGRPCErrors).
-	if _, err := client(t, tel, addr).UnimplementedCall(context.Background(), &testpb.Empty{}); status.Code(err) != codes.Unimplemented {
+	if _, err := dialGRPC(t, tel, addr).UnimplementedCall(context.Background(), &testpb.Empty{}); status.Code(err) != codes.Unimplemented {
 		t.Fatal(err)
 	}
 	rm := tel.waitHist(t, semconv.MetricRPCServerCallDuration, 1)
@@ -444,10 +444,6 @@ func TestGRPCMethodFlood(t *testing.T) {
 			t.Errorf("span exported for random method %s", s.Name())
 		}
 	}
-}
-
-func client(t *testing.T, tel *telemetry, addr string) testpb.TestServiceClient {
-	return dialGRPC(t, tel, addr)
 }
 
 type mdService struct {

@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	traceembedded "go.opentelemetry.io/otel/trace/embedded"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
-	"google.golang.org/grpc/metadata"
 
 	"github.com/verdict-obs/verdict/internal/semconv"
 )
@@ -51,8 +50,6 @@ func (headerProp) Fields() []string { return []string{"x-trace"} }
 func TestGenericPropagatorChains(t *testing.T) {
 	tel := newTelemetry(t)
 	opts := tel.opts(WithPropagators(headerProp{}))
-	grpcTel := &telemetry{rec: tel.rec, tp: tel.tp, reader: tel.reader, mp: tel.mp}
-	_ = grpcTel
 	l := startGRPCWith(t, opts, &testService{})
 	gc := dialGRPCWith(t, opts, l)
 	mux := http.NewServeMux()
@@ -217,8 +214,6 @@ func TestWriterVariantsWrite(t *testing.T) {
 		}
 	}
 }
-
-var _ = metadata.MD{}
 
 // TestInformationalStatus: a 103 Early Hints before the final status is not
 // taken for the response status (real server: the recorder cannot do 1xx).

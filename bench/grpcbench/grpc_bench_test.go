@@ -7,6 +7,7 @@ package grpcbench
 import (
 	"context"
 	"net"
+	"os"
 	"testing"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -74,7 +75,7 @@ func variants(b *testing.B) []struct {
 	h    handlers
 } {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
-		sdktrace.WithSyncer(tracetest.NewNoopExporter()))
+		spanProcessor())
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	props := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	b.Cleanup(func() {
@@ -163,3 +164,13 @@ func (noopHandler) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Cont
 func (noopHandler) HandleRPC(context.Context, stats.RPCStats)                         {}
 func (noopHandler) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
 func (noopHandler) HandleConn(context.Context, stats.ConnStats)                       {}
+
+// spanProcessor is a synchronous processor with a no-op exporter, or with
+// VERDICT_BENCH_BATCHER=1 the SDK's default batch processor (the usual
+// production set-up) with the same exporter. Both sides always get the same.
+func spanProcessor() sdktrace.TracerProviderOption {
+	if os.Getenv("VERDICT_BENCH_BATCHER") == "1" {
+		return sdktrace.WithBatcher(tracetest.NewNoopExporter())
+	}
+	return sdktrace.WithSyncer(tracetest.NewNoopExporter())
+}

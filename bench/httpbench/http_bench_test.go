@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -32,7 +33,7 @@ type providers struct {
 
 func newProviders(b *testing.B) providers {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
-		sdktrace.WithSyncer(tracetest.NewNoopExporter()))
+		spanProcessor())
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	b.Cleanup(func() {
 		_ = tp.Shutdown(context.Background())
@@ -172,4 +173,14 @@ func BenchmarkPropagation(b *testing.B) {
 			p.Inject(ctx, propagation.HeaderCarrier(out))
 		}
 	})
+}
+
+// spanProcessor is a synchronous processor with a no-op exporter, or with
+// VERDICT_BENCH_BATCHER=1 the SDK's default batch processor (the usual
+// production set-up) with the same exporter. Both sides always get the same.
+func spanProcessor() sdktrace.TracerProviderOption {
+	if os.Getenv("VERDICT_BENCH_BATCHER") == "1" {
+		return sdktrace.WithBatcher(tracetest.NewNoopExporter())
+	}
+	return sdktrace.WithSyncer(tracetest.NewNoopExporter())
 }

@@ -28,6 +28,11 @@
 // traceparent does not allocate ([ExtractSpanContext]); injecting it into an
 // http.Header costs one allocation (the value and its []string together).
 //
+// Incoming headers that are present but ignored or cut are counted in
+// verdict.telemetry.dropped with verdict.signal=propagation and
+// verdict.reason one of invalid_traceparent, invalid_tracestate,
+// invalid_baggage and baggage_limit (servers, W3C fast path).
+//
 // The fast path serves any propagator made of W3C parts: [NewPropagator],
 // propagation.TraceContext, propagation.Baggage and composites of these
 // (what OTEL_PROPAGATORS=tracecontext,baggage gives). Any other propagator is

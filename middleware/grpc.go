@@ -69,6 +69,7 @@ type grpcHandler struct {
 	respPerRPC metric.Int64Histogram
 	series     *seriesCache[rpcKey]
 	msgSeries  *seriesCache[string]
+	dropped    *dropCounter
 }
 
 type rpcKey struct {
@@ -109,6 +110,7 @@ func newGRPCHandler(client bool, opts []Option) *grpcHandler {
 		}
 		return newSeries(attrs...)
 	})
+	h.dropped = newDropCounter(meter)
 	h.msgSeries = newSeriesCache(c.maxSeries, func(method string) *series {
 		return newSeries(attribute.String(semconv.AttrRPCSystemName, "grpc"),
 			attribute.String(semconv.AttrRPCMethod, method))
@@ -177,9 +179,11 @@ func (h *grpcHandler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) contex
 			ctx = p.Extract(ctx, mdCarrier(md))
 		default:
 			md := incomingMD(ctx)
+			var d, d2 drops
 			if mode&modeTraceContext != 0 {
 				if tp := md[w3c.TraceParentHeader]; len(tp) > 0 {
-					sc := spanContextFrom(tp, md[w3c.TraceStateHeader])
+					var sc trace.SpanContext
+					sc, d = spanContextChecked(tp, md[w3c.TraceStateHeader])
 					if sc.IsValid() {
 						if spanKey != nil {
 							st.hasRemote, st.remote.sc = true, sc
@@ -191,8 +195,11 @@ func (h *grpcHandler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) contex
 			}
 			if mode&modeBaggage != 0 {
 				if bg := md[w3c.BaggageHeader]; len(bg) > 0 {
-					ctx = extractBaggage(ctx, bg)
+					ctx, d2 = extractBaggageChecked(ctx, bg)
 				}
+			}
+			if d|d2 != 0 {
+				h.dropped.add(d | d2)
 			}
 		}
 	}

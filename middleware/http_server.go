@@ -53,6 +53,7 @@ func NewHandler(next http.Handler, opts ...Option) http.Handler {
 	h.respSize = i64Hist(meter, semconv.MetricHTTPServerResponseBodySz,
 		metric.WithUnit("By"), metric.WithDescription("Size of HTTP server response bodies."))
 	h.series = newSeriesCache(c.maxSeries, h.buildSeries)
+	h.dropped = newDropCounter(meter)
 	h.activeSeries = newSeriesCache(c.maxSeries, func(k activeKey) *series {
 		return newSeries(attribute.String(semconv.AttrHTTPRequestMethod, k.method),
 			attribute.String(semconv.AttrURLScheme, k.scheme))
@@ -101,6 +102,7 @@ type handler struct {
 	series       *seriesCache[serverKey]
 	activeSeries *seriesCache[activeKey]
 	names        *nameCache[routeKey]
+	dropped      *dropCounter
 }
 
 type serverKey struct {
@@ -174,13 +176,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, mode := h.cfg.propagators()
 	startOpts := serverStartOpts
 	if h.cfg.publicEP {
-		remote := extractWith(context.Background(), p, mode, r.Header)
+		remote, _ := extractWith(context.Background(), p, mode, r.Header)
 		if sc := trace.SpanContextFromContext(remote); sc.IsValid() {
 			startOpts = []trace.SpanStartOption{startOpts[0], trace.WithLinks(trace.Link{SpanContext: sc})}
 		}
 		ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 	} else {
-		ctx = extractWith(ctx, p, mode, r.Header)
+		var d drops
+		if ctx, d = extractWith(ctx, p, mode, r.Header); d != 0 {
+			h.dropped.add(d)
+		}
 	}
 	method, methodOK := normMethod(r.Method)
 	scheme := "http"
@@ -315,11 +320,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.next.ServeHTTP(st.writer(w), r2)
 }
 
-func extractWith(ctx context.Context, p propagation.TextMapPropagator, mode propMode, h http.Header) context.Context {
+func extractWith(ctx context.Context, p propagation.TextMapPropagator, mode propMode, h http.Header) (context.Context, drops) {
 	if mode&modeGeneric != 0 {
-		return p.Extract(ctx, propagation.HeaderCarrier(h))
+		return p.Extract(ctx, propagation.HeaderCarrier(h)), 0
 	}
-	return extractHeader(ctx, h, mode)
+	return extractHeaderChecked(ctx, h, mode)
 }
 
 // serverState is the per-request state of a server span, pooled: it holds

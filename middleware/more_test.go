@@ -12,9 +12,13 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	metricembedded "go.opentelemetry.io/otel/metric/embedded"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/trace"
 	traceembedded "go.opentelemetry.io/otel/trace/embedded"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/verdict-obs/verdict/internal/semconv"
 )
@@ -257,4 +261,75 @@ func TestNilProviders(t *testing.T) {
 	}
 	_ = NewGRPCServerHandler(opts...)
 	_ = NewGRPCClientHandler(opts...)
+}
+
+// sumCounter returns the value of an int64 sum per attribute string.
+func sumCounter(rm metricdata.ResourceMetrics, name string) map[string]int64 {
+	out := map[string]int64{}
+	m, ok := findMetric(rm, name)
+	if !ok {
+		return out
+	}
+	if d, ok := m.Data.(metricdata.Sum[int64]); ok {
+		for _, dp := range d.DataPoints {
+			v, _ := dp.Attributes.Value(semconv.AttrDropReason)
+			out[v.AsString()] += dp.Value
+		}
+	}
+	return out
+}
+
+// TestDroppedHeadersCounted: every ignored or cut propagation header is
+// counted in verdict.telemetry.dropped, by reason, on HTTP and gRPC servers.
+func TestDroppedHeadersCounted(t *testing.T) {
+	tel := newTelemetry(t)
+	h := NewHandler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), tel.opts()...)
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	manyMembers := strings.Repeat("k=v,", 64) + "last=v"
+	cases := []map[string]string{
+		{"traceparent": "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+		{"traceparent": tp, "tracestate": "foo=1,foo=2"},
+		{"traceparent": tp, "baggage": "bad key=v"},
+		{"traceparent": tp, "baggage": manyMembers},
+		{"traceparent": tp, "tracestate": "ok=1", "baggage": "k=v"}, // nothing dropped
+	}
+	for _, hdrs := range cases {
+		req := httptest.NewRequest("GET", "/", nil)
+		for k, v := range hdrs {
+			req.Header.Set(k, v)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	want := map[string]int64{"invalid_traceparent": 1, "invalid_tracestate": 1, "invalid_baggage": 1, "baggage_limit": 1}
+	got := sumCounter(tel.collect(t), semconv.MetricDropped)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("HTTP: dropped[%s] = %d, want %d (all %v)", k, got[k], v, got)
+		}
+	}
+
+	// A plain client (no stats handler) sends the headers as they are.
+	addr := startGRPC(t, tel, &ctxService{got: make(chan context.Context, 10)})
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	raw := testpb.NewTestServiceClient(cc)
+	for _, hdrs := range cases {
+		var kv []string
+		for k, v := range hdrs {
+			kv = append(kv, k, v)
+		}
+		ctx := metadata.AppendToOutgoingContext(context.Background(), kv...)
+		if _, err := raw.EmptyCall(ctx, &testpb.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got = sumCounter(tel.collect(t), semconv.MetricDropped)
+	for k, v := range want {
+		if got[k] != 2*v {
+			t.Errorf("gRPC: dropped[%s] = %d, want %d (all %v)", k, got[k], 2*v, got)
+		}
+	}
 }

@@ -149,13 +149,37 @@ func (c *config) propagators() (propagation.TextMapPropagator, propMode) {
 }
 
 func extractHeader(ctx context.Context, h http.Header, m propMode) context.Context {
+	ctx, _ = extractHeaderChecked(ctx, h, m)
+	return ctx
+}
+
+// drops says which incoming propagation headers were present but ignored
+// (or cut), for the verdict.telemetry.dropped counter.
+type drops uint8
+
+const (
+	dropTraceParent  drops = 1 << iota // traceparent invalid: new trace
+	dropTraceState                     // tracestate invalid: dropped whole
+	dropBaggage                        // baggage malformed: dropped whole
+	dropBaggageLimit                   // baggage over the limits: members dropped
+	numDropReasons   = 4
+)
+
+var dropReasonNames = [numDropReasons]string{"invalid_traceparent", "invalid_tracestate", "invalid_baggage", "baggage_limit"}
+
+func extractHeaderChecked(ctx context.Context, h http.Header, m propMode) (context.Context, drops) {
+	var d, d2 drops
 	if m&modeTraceContext != 0 {
-		ctx = extractTrace(ctx, h[w3c.TraceParentCanonical], h[w3c.TraceStateCanonical])
+		var sc trace.SpanContext
+		sc, d = spanContextChecked(h[w3c.TraceParentCanonical], h[w3c.TraceStateCanonical])
+		if sc.IsValid() {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+		}
 	}
 	if m&modeBaggage != 0 {
-		ctx = extractBaggage(ctx, h[w3c.BaggageCanonical])
+		ctx, d2 = extractBaggageChecked(ctx, h[w3c.BaggageCanonical])
 	}
-	return ctx
+	return ctx, d | d2
 }
 
 // ExtractSpanContext returns the remote span context carried by the
@@ -168,10 +192,19 @@ func ExtractSpanContext(h http.Header) trace.SpanContext {
 }
 
 func spanContextFrom(tpv, tsv []string) trace.SpanContext {
+	sc, _ := spanContextChecked(tpv, tsv)
+	return sc
+}
+
+func spanContextChecked(tpv, tsv []string) (trace.SpanContext, drops) {
 	tp, ok := w3c.ParseTraceParentValues(tpv)
 	if !ok {
-		return trace.SpanContext{}
+		if len(tpv) > 0 {
+			return trace.SpanContext{}, dropTraceParent
+		}
+		return trace.SpanContext{}, 0
 	}
+	var d drops
 	cfg := trace.SpanContextConfig{
 		TraceID:    tp.TraceID,
 		SpanID:     tp.SpanID,
@@ -179,13 +212,17 @@ func spanContextFrom(tpv, tsv []string) trace.SpanContext {
 		Remote:     true,
 	}
 	if len(tsv) > 0 {
-		if n, ok := w3c.TraceStateScan(tsv); ok && n > 0 {
+		if n, ok := w3c.TraceStateScan(tsv); !ok {
+			d = dropTraceState
+		} else if n > 0 {
 			if ts, err := trace.ParseTraceState(normalizeTraceState(tsv)); err == nil {
 				cfg.TraceState = ts
+			} else {
+				d = dropTraceState
 			}
 		}
 	}
-	return trace.NewSpanContext(cfg)
+	return trace.NewSpanContext(cfg), d
 }
 
 // extractTrace puts the remote span context of the traceparent/tracestate
@@ -257,13 +294,25 @@ func isNormalTraceState(s string) bool {
 }
 
 func extractBaggage(ctx context.Context, vals []string) context.Context {
+	ctx, _ = extractBaggageChecked(ctx, vals)
+	return ctx
+}
+
+func extractBaggageChecked(ctx context.Context, vals []string) (context.Context, drops) {
 	if len(vals) == 0 {
-		return ctx
+		return ctx, 0
 	}
 	var dst [w3c.MaxBaggageMembers]w3c.BaggageMember
-	n, err := w3c.ParseBaggage(vals, &dst)
-	if err != nil || n == 0 {
-		return ctx
+	n, truncated, err := w3c.ParseBaggage(vals, &dst)
+	if err != nil {
+		return ctx, dropBaggage
+	}
+	var d drops
+	if truncated {
+		d = dropBaggageLimit
+	}
+	if n == 0 {
+		return ctx, d
 	}
 	members := make([]baggage.Member, 0, n)
 	for _, m := range dst[:n] {
@@ -275,9 +324,9 @@ func extractBaggage(ctx context.Context, vals []string) context.Context {
 	}
 	b, err := baggage.New(members...)
 	if err != nil && b.Len() == 0 {
-		return ctx
+		return ctx, d | dropBaggage
 	}
-	return baggage.ContextWithBaggage(ctx, b)
+	return baggage.ContextWithBaggage(ctx, b), d
 }
 
 // injectHeader writes the context of ctx into h. The traceparent value and

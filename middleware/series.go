@@ -230,3 +230,33 @@ func i64UpDown(m metric.Meter, name string, opts ...metric.Int64UpDownCounterOpt
 	}
 	return noopmetric.Int64UpDownCounter{}
 }
+
+// dropCounter counts incoming propagation headers that were ignored or cut
+// (verdict.telemetry.dropped, verdict.signal=propagation, verdict.reason).
+type dropCounter struct {
+	c      metric.Int64Counter
+	series [numDropReasons][]metric.AddOption
+}
+
+func newDropCounter(m metric.Meter) *dropCounter {
+	d := &dropCounter{}
+	c, _ := m.Int64Counter(semconv.MetricDropped, metric.WithUnit("{item}"),
+		metric.WithDescription("Telemetry items dropped instead of blocking or failing the host."))
+	if c == nil {
+		c = noopmetric.Int64Counter{}
+	}
+	d.c = c
+	for i, name := range dropReasonNames {
+		d.series[i] = newSeries(attribute.String(semconv.AttrDropSignal, "propagation"),
+			attribute.String(semconv.AttrDropReason, name)).add
+	}
+	return d
+}
+
+func (d *dropCounter) add(dr drops) {
+	for i := range numDropReasons {
+		if dr&(1<<i) != 0 {
+			d.c.Add(noSpanCtx, 1, d.series[i]...)
+		}
+	}
+}

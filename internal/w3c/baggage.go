@@ -129,8 +129,9 @@ func validProperties(s string) bool {
 // members: the header is ignored as a whole. The limits are applied by
 // keeping whole members in order while they fit (at most 64 members and 8192
 // bytes of serialized list, counting one byte per separating comma); later
-// members are dropped whole, never cut. It does not allocate.
-func ParseBaggage(values []string, dst *[MaxBaggageMembers]BaggageMember) (n int, err error) {
+// members are dropped whole, never cut, and truncated reports that some
+// were. It does not allocate.
+func ParseBaggage(values []string, dst *[MaxBaggageMembers]BaggageMember) (n int, truncated bool, err error) {
 	size := 0
 	full := false
 	for _, v := range values {
@@ -144,18 +145,18 @@ func ParseBaggage(values []string, dst *[MaxBaggageMembers]BaggageMember) (n int
 			}
 			m = TrimOWS(m)
 			if m == "" {
-				return 0, ErrBaggageSyntax
+				return 0, false, ErrBaggageSyntax
 			}
 			kv, props := m, ""
 			if j := indexByte(m, ';'); j >= 0 {
 				kv, props = m[:j], m[j+1:]
 				if !validProperties(props) {
-					return 0, ErrBaggageSyntax
+					return 0, false, ErrBaggageSyntax
 				}
 			}
 			k, val, ok := splitKV(kv)
 			if !ok {
-				return 0, ErrBaggageSyntax
+				return 0, false, ErrBaggageSyntax
 			}
 			if !full {
 				add := len(m)
@@ -175,7 +176,7 @@ func ParseBaggage(values []string, dst *[MaxBaggageMembers]BaggageMember) (n int
 			}
 		}
 	}
-	return n, nil
+	return n, full, nil
 }
 
 // PercentDecode decodes a baggage value that ParseBaggage validated. It

@@ -231,7 +231,10 @@ func TestBaggageSuite(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, err := ParseBaggage(tt.in, &dst)
+			n, trunc, err := ParseBaggage(tt.in, &dst)
+			if trunc {
+				t.Errorf("truncated")
+			}
 			if (err != nil) != tt.err {
 				t.Fatalf("err = %v, want error %v", err, tt.err)
 			}
@@ -257,24 +260,24 @@ func TestBaggageLimits(t *testing.T) {
 	var dst [MaxBaggageMembers]BaggageMember
 	// 64 members fit; the 65th is dropped whole.
 	in := members(65, func(i int) string { return "k" + itoa(i) + "=v" })
-	n, err := ParseBaggage([]string{in}, &dst)
-	if err != nil || n != 64 || dst[63].Key != "k63" {
+	n, trunc, err := ParseBaggage([]string{in}, &dst)
+	if err != nil || n != 64 || dst[63].Key != "k63" || !trunc {
 		t.Fatalf("65 members: n=%d err=%v", n, err)
 	}
 	// 8192 bytes: two members of 4000 bytes fit (8001 with the comma); a
 	// third that would pass the limit is dropped whole, a small fourth that
 	// fits is also dropped (no reordering, no gaps).
 	big := func(k string) string { return k + "=" + strings.Repeat("x", 4000-len(k)-1) }
-	n, err = ParseBaggage([]string{big("a") + "," + big("b") + "," + big("c") + ",d=1"}, &dst)
-	if err != nil || n != 2 || dst[0].Key != "a" || dst[1].Key != "b" {
+	n, trunc, err = ParseBaggage([]string{big("a") + "," + big("b") + "," + big("c") + ",d=1"}, &dst)
+	if err != nil || n != 2 || dst[0].Key != "a" || dst[1].Key != "b" || !trunc {
 		t.Fatalf("bytes limit: n=%d err=%v", n, err)
 	}
 	// Exactly 8192 bytes is allowed.
 	exact := "a=" + strings.Repeat("x", 8190)
-	if n, err = ParseBaggage([]string{exact}, &dst); err != nil || n != 1 {
+	if n, trunc, err = ParseBaggage([]string{exact}, &dst); err != nil || n != 1 || trunc {
 		t.Fatalf("exact 8192: n=%d err=%v", n, err)
 	}
-	if n, err = ParseBaggage([]string{exact + "x"}, &dst); err != nil || n != 0 {
+	if n, trunc, err = ParseBaggage([]string{exact + "x"}, &dst); err != nil || n != 0 || !trunc {
 		t.Fatalf("8193: n=%d err=%v", n, err)
 	}
 }
@@ -296,7 +299,7 @@ func TestParsersDoNotAllocate(t *testing.T) {
 	if a := testing.AllocsPerRun(100, func() {
 		p, _ := ParseTraceParentValues(tp)
 		_, _ = TraceStateScan(ts)
-		_, _ = ParseBaggage(bg, &dst)
+		_, _, _ = ParseBaggage(bg, &dst)
 		buf = AppendTraceParent(buf[:0], p.TraceID, p.SpanID, p.Flags)
 	}); a != 0 {
 		t.Fatalf("parsers allocate %.0f times", a)
@@ -351,7 +354,7 @@ func FuzzBaggage(f *testing.F) {
 	f.Add(strings.Repeat("k=v,", 70) + "k=v")
 	f.Fuzz(func(t *testing.T, s string) {
 		var dst [MaxBaggageMembers]BaggageMember
-		n, err := ParseBaggage([]string{s}, &dst)
+		n, _, err := ParseBaggage([]string{s}, &dst)
 		if err != nil {
 			if n != 0 {
 				t.Fatalf("n=%d with error", n)

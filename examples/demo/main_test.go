@@ -2,27 +2,64 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/verdict-obs/verdict/tracer"
 )
 
+// TestDemo runs the README's main command in-process and checks that the
+// report shows what verdict promises: traces with server, client and query
+// spans, fingerprinted queries, client phases, error types, the status and
+// the runtime findings; as root (always under CI), the kernel time of the
+// span that blocks in nanosleep.
 func TestDemo(t *testing.T) {
-	t.Setenv("OTEL_SDK_DISABLED", "")
+	mode := tracer.EBPFAuto
+	if os.Geteuid() == 0 || os.Getenv("CI") == "true" {
+		mode = tracer.EBPFRequired
+	}
 	var out, errOut bytes.Buffer
-	if err := run(&out, &errOut); err != nil {
-		t.Fatal(err)
+	if err := run(context.Background(), &out, &errOut, options{rounds: 1, ebpf: mode}); err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s", err, errOut.String())
 	}
-	m := regexp.MustCompile(`msg="order loaded" order.id=42 trace_id=([0-9a-f]{32}) span_id=([0-9a-f]{16})`).FindStringSubmatch(errOut.String())
-	if m == nil {
-		t.Fatalf("console lacks the correlated record:\n%s", errOut.String())
-	}
-	for _, want := range []string{`"Name": "load order"`, `"Name": "GET /orders/{id}"`, `"TraceID": "` + m[1], `"SpanID": "` + m[2], `"demo.orders"`, `order loaded`} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("stdout lacks %s", want)
+	report := out.String()
+	t.Log("\n" + report)
+	for _, want := range []string{
+		"server  GET /orders/{id}",
+		"server  POST /orders",
+		"server  GET /inventory/{item}",
+		`query="SELECT id, customer, item, qty FROM orders WHERE id = ?"`,
+		"status=404",
+		"status=502",
+		"error=connection_refused",
+		"server wait=",
+		"== status",
+		"runtime: on",
+		"allocation hotspot #1:",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q", want)
 		}
 	}
-	if !strings.Contains(errOut.String(), "traces: on: ") || !strings.Contains(errOut.String(), `verdict: service "verdict-demo"`) {
-		t.Errorf("Status missing:\n%s", errOut.String())
+	if !regexp.MustCompile(`msg="order created" order.id=\d+ item=espresso trace_id=[0-9a-f]{32} span_id=[0-9a-f]{16}`).MatchString(errOut.String()) {
+		t.Errorf("console lacks the trace-correlated record:\n%s", errOut.String())
+	}
+	if mode != tracer.EBPFRequired {
+		return
+	}
+	if !strings.Contains(report, "ebpf: on") {
+		t.Errorf("eBPF required but status says otherwise")
+	}
+	// The inventory handler blocks 25 ms in nanosleep: the kernel sees it.
+	m := regexp.MustCompile(`server  GET /inventory/\{item\}.*off-CPU=([0-9.]+)ms`).FindStringSubmatch(report)
+	if m == nil {
+		t.Fatal("inventory span without off-CPU time")
+	}
+	if v, _ := strconv.ParseFloat(m[1], 64); v < 20 || v > 1000 {
+		t.Errorf("inventory span off-CPU = %sms, want about 25ms", m[1])
 	}
 }

@@ -1,0 +1,430 @@
+package sqlxprobe
+
+import "unsafe"
+
+// stackFingerprint is the query length up to which Fingerprint works in a
+// stack buffer and copies the result once; longer queries get one heap
+// buffer that becomes the result without a copy.
+const stackFingerprint = 512
+
+// Fingerprint returns the parameterised shape of query, suitable as a
+// low-cardinality key and safe to export: every literal becomes "?".
+//
+// Replaced by "?": string constants ('…' with ” and backslash escapes,
+// E'…', N'…', X'…', B'…', U&'…', MySQL _charset'…'), numbers (integers,
+// decimals, exponents, hex 0x…, binary 0b…, with a unary sign where it is a
+// sign), TRUE/FALSE, PostgreSQL dollar-quoted strings ($$…$$, $tag$…$tag$),
+// and placeholders ($1, ?NNN, :name, $name become "?"; @name is kept, as it
+// is also a MySQL user variable). A list of only literals
+// and placeholders after IN collapses to "IN (?)".
+//
+// Removed: comments (-- …, /* … */ including nested and MySQL /*! … */, and
+// MySQL # … except the PostgreSQL operators #>, #>> and #-), a trailing
+// semicolon, leading and trailing whitespace. Runs of whitespace and
+// comments between tokens become one space; otherwise the text, including
+// keyword case, identifiers ("…" and `…`), operators and :: casts, is kept.
+//
+// Fingerprint never panics, allocates at most once and returns a string no
+// longer than query. It is safe for concurrent use.
+func Fingerprint(query string) string {
+	if len(query) <= stackFingerprint {
+		var buf [stackFingerprint]byte
+		out := fingerprintAppend(buf[:0], query)
+		return string(out)
+	}
+	out := fingerprintAppend(make([]byte, 0, len(query)), query)
+	if len(out) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(out), len(out))
+}
+
+// token kinds, as far as the normaliser needs to know them.
+const (
+	kNone  = iota
+	kWord  // identifier or keyword
+	kValue // literal or placeholder, written as "?"
+	kOp    // operator or other punctuation
+	kOpen  // (
+	kClose // )
+	kComma // ,
+)
+
+// charClass bits.
+const (
+	cIdentStart = 1 << iota
+	cIdent
+	cDigit
+	cSpace
+)
+
+var charClass = func() (t [256]uint8) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] |= cIdentStart | cIdent
+		t[c-'a'+'A'] |= cIdentStart | cIdent
+	}
+	t['_'] |= cIdentStart | cIdent
+	for c := 0x80; c < 0x100; c++ {
+		t[c] |= cIdentStart | cIdent // UTF-8 bytes of non-ASCII identifiers
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] |= cDigit | cIdent
+	}
+	t['$'] |= cIdent
+	for _, c := range []byte(" \t\n\r\f\v") {
+		t[c] |= cSpace
+	}
+	return t
+}()
+
+type fpState struct {
+	out     []byte
+	last    int  // kind of the last token written
+	space   bool // whitespace or a comment since the last token
+	afterIN bool // the last token was the keyword IN
+	depth   int  // parenthesis depth
+
+	// IN-list collapsing: inStart is the output length right after the
+	// list's "(", inDepth its depth; inCount counts values seen.
+	inActive bool
+	inStart  int
+	inDepth  int
+	inCount  int
+}
+
+func (s *fpState) sep() {
+	if s.space && len(s.out) > 0 {
+		s.out = append(s.out, ' ')
+	}
+	s.space = false
+}
+
+func (s *fpState) value() {
+	s.sep()
+	s.out = append(s.out, '?')
+	s.last = kValue
+	s.afterIN = false
+	if s.inActive && s.depth == s.inDepth {
+		s.inCount++
+	}
+}
+
+// other records a token that is not a value: it ends IN-list collapsing
+// for the list it appears in.
+func (s *fpState) other(kind int) {
+	s.last = kind
+	if s.inActive && !(kind == kComma && s.depth == s.inDepth) {
+		s.inActive = false
+	}
+}
+
+func fingerprintAppend(out []byte, q string) []byte {
+	s := fpState{out: out}
+	n := len(q)
+	for i := 0; i < n; {
+		c := q[i]
+		cls := charClass[c]
+		switch {
+		case cls&cSpace != 0:
+			s.space = true
+			i++
+		case c == '-' && i+1 < n && q[i+1] == '-':
+			i = skipLine(q, i+2)
+			s.space = true
+		case c == '/' && i+1 < n && q[i+1] == '*':
+			i = skipBlock(q, i+2)
+			s.space = true
+		case c == '#' && !(i+1 < n && (q[i+1] == '>' || q[i+1] == '-')):
+			i = skipLine(q, i+1)
+			s.space = true
+		case c == '\'':
+			i = skipString(q, i+1, true)
+			s.value()
+		case c == '"' || c == '`':
+			j := skipQuoted(q, i+1, c)
+			s.sep()
+			s.out = append(s.out, q[i:j]...)
+			s.other(kWord)
+			s.afterIN = false
+			i = j
+		case cls&cDigit != 0 || (c == '.' && i+1 < n && charClass[q[i+1]]&cDigit != 0):
+			i = skipNumber(q, i)
+			s.value()
+		case (c == '-' || c == '+') && s.unaryPosition() && i+1 < n &&
+			(charClass[q[i+1]]&cDigit != 0 || (q[i+1] == '.' && i+2 < n && charClass[q[i+2]]&cDigit != 0)):
+			i = skipNumber(q, i+1)
+			s.value()
+		case cls&cIdentStart != 0:
+			i = s.word(q, i)
+		case c == '$':
+			i = s.dollar(q, i)
+		case c == '?':
+			i++
+			for i < n && charClass[q[i]]&cDigit != 0 {
+				i++
+			}
+			s.value()
+		case c == ':':
+			if i+1 < n && q[i+1] == ':' {
+				s.op(q[i : i+2])
+				i += 2
+			} else if i+1 < n && charClass[q[i+1]]&cIdentStart != 0 {
+				i += 2
+				for i < n && charClass[q[i]]&cIdent != 0 {
+					i++
+				}
+				s.value()
+			} else {
+				s.op(q[i : i+1])
+				i++
+			}
+		case c == '(':
+			s.sep()
+			s.out = append(s.out, '(')
+			s.depth++
+			if s.afterIN {
+				s.afterIN = false
+				s.last = kOpen
+				s.inActive, s.inStart, s.inDepth, s.inCount = true, len(s.out), s.depth, 0
+			} else {
+				s.other(kOpen)
+			}
+			i++
+		case c == ')':
+			if s.inActive && s.depth == s.inDepth && s.inCount > 0 && s.last == kValue {
+				s.out = append(s.out[:s.inStart], '?')
+				s.space = false
+				s.inActive = false
+			}
+			s.sep()
+			s.out = append(s.out, ')')
+			if s.depth > 0 {
+				s.depth--
+			}
+			s.other(kClose)
+			s.afterIN = false
+			i++
+		case c == ',':
+			s.sep()
+			s.out = append(s.out, ',')
+			s.other(kComma)
+			s.afterIN = false
+			i++
+		default:
+			s.op(q[i : i+1])
+			i++
+		}
+	}
+	// Drop trailing semicolons (and the space before them).
+	for len(s.out) > 0 && (s.out[len(s.out)-1] == ';' || s.out[len(s.out)-1] == ' ') {
+		s.out = s.out[:len(s.out)-1]
+	}
+	return s.out
+}
+
+func (s *fpState) op(tok string) {
+	s.sep()
+	s.out = append(s.out, tok...)
+	s.other(kOp)
+	s.afterIN = false
+}
+
+// unaryPosition reports whether a sign here belongs to a number rather than
+// being a binary operator.
+func (s *fpState) unaryPosition() bool {
+	switch s.last {
+	case kNone, kOp, kOpen, kComma:
+		return true
+	}
+	return false
+}
+
+// word handles an identifier or keyword starting at q[i], including the
+// string prefixes E'', N'', X'', B'', U&'' and MySQL _charset''.
+func (s *fpState) word(q string, i int) int {
+	n := len(q)
+	c := q[i]
+	if i+1 < n && q[i+1] == '\'' {
+		switch c {
+		case 'E', 'e':
+			s.value()
+			return skipString(q, i+2, true)
+		case 'N', 'n', 'X', 'x', 'B', 'b':
+			s.value()
+			return skipString(q, i+2, false)
+		}
+	}
+	if (c == 'U' || c == 'u') && i+2 < n && q[i+1] == '&' && q[i+2] == '\'' {
+		s.value()
+		return skipString(q, i+3, false)
+	}
+	j := i + 1
+	for j < n && charClass[q[j]]&cIdent != 0 {
+		j++
+	}
+	w := q[i:j]
+	if c == '_' && j < n && q[j] == '\'' { // MySQL charset introducer
+		s.value()
+		return skipString(q, j+1, true)
+	}
+	switch len(w) {
+	case 4:
+		if eqFold4(w, "true") {
+			s.value()
+			return j
+		}
+	case 5:
+		if eqFold4(w[:4], "fals") && (w[4]|0x20) == 'e' {
+			s.value()
+			return j
+		}
+	}
+	s.sep()
+	s.out = append(s.out, w...)
+	s.other(kWord)
+	s.afterIN = len(w) == 2 && (w[0]|0x20) == 'i' && (w[1]|0x20) == 'n'
+	return j
+}
+
+func eqFold4(w, lower string) bool {
+	return w[0]|0x20 == lower[0] && w[1]|0x20 == lower[1] && w[2]|0x20 == lower[2] && w[3]|0x20 == lower[3]
+}
+
+// dollar handles '$' at q[i]: a positional parameter ($1), a dollar-quoted
+// string ($$…$$ or $tag$…$tag$), or a lone '$'.
+func (s *fpState) dollar(q string, i int) int {
+	n := len(q)
+	j := i + 1
+	if j < n && charClass[q[j]]&cDigit != 0 {
+		for j < n && charClass[q[j]]&cDigit != 0 {
+			j++
+		}
+		s.value()
+		return j
+	}
+	// Tag: $$ or $ident$ (identifier without '$'); $ident alone is a
+	// SQLite named parameter.
+	if j < n && charClass[q[j]]&cIdentStart != 0 {
+		j++
+		for j < n && charClass[q[j]]&cIdent != 0 && q[j] != '$' {
+			j++
+		}
+		if j >= n || q[j] != '$' {
+			s.value()
+			return j
+		}
+	}
+	if j < n && q[j] == '$' {
+		tag := q[i : j+1]
+		body := j + 1
+		end := indexFrom(q, body, tag)
+		s.value()
+		if end < 0 {
+			return n
+		}
+		return end + len(tag)
+	}
+	s.op(q[i : i+1])
+	return i + 1
+}
+
+// indexFrom returns the index of tag in q at or after from, or -1.
+func indexFrom(q string, from int, tag string) int {
+	for k := from; k+len(tag) <= len(q); k++ {
+		if q[k] == '$' && q[k:k+len(tag)] == tag {
+			return k
+		}
+	}
+	return -1
+}
+
+func skipLine(q string, i int) int {
+	for i < len(q) && q[i] != '\n' {
+		i++
+	}
+	return i
+}
+
+// skipBlock skips a block comment body (nesting as in PostgreSQL) and
+// returns the index after its end, or len(q) if it is unterminated.
+func skipBlock(q string, i int) int {
+	depth := 1
+	for i < len(q) {
+		if q[i] == '*' && i+1 < len(q) && q[i+1] == '/' {
+			depth--
+			i += 2
+			if depth == 0 {
+				return i
+			}
+			continue
+		}
+		if q[i] == '/' && i+1 < len(q) && q[i+1] == '*' {
+			depth++
+			i += 2
+			continue
+		}
+		i++
+	}
+	return i
+}
+
+// skipString skips a single-quoted string body starting after the opening
+// quote; '' is an escaped quote, and with backslash so is \'.
+func skipString(q string, i int, backslash bool) int {
+	for i < len(q) {
+		switch q[i] {
+		case '\\':
+			if backslash {
+				i += 2
+				continue
+			}
+		case '\'':
+			if i+1 < len(q) && q[i+1] == '\'' {
+				i += 2
+				continue
+			}
+			return i + 1
+		}
+		i++
+	}
+	return len(q)
+}
+
+// skipQuoted skips a quoted identifier body ("…" or `…`, doubled quote
+// escapes) and returns the index after its closing quote.
+func skipQuoted(q string, i int, quote byte) int {
+	for i < len(q) {
+		if q[i] == quote {
+			if i+1 < len(q) && q[i+1] == quote {
+				i += 2
+				continue
+			}
+			return i + 1
+		}
+		i++
+	}
+	return len(q)
+}
+
+// skipNumber skips a numeric literal starting at q[i] (a digit or '.').
+// Letters glued to a number (1e5, 0x1F, 0b101, 10_000, MySQL's 1abc) are
+// part of it.
+func skipNumber(q string, i int) int {
+	n := len(q)
+	for i < n {
+		c := q[i]
+		switch {
+		case charClass[c]&cIdent != 0 && c != '$':
+			if (c == 'e' || c == 'E') && i+1 < n && (q[i+1] == '+' || q[i+1] == '-') &&
+				i+2 < n && charClass[q[i+2]]&cDigit != 0 {
+				i += 2
+			}
+			i++
+		case c == '.' && !(i+1 < n && q[i+1] == '.'): // not a range ".."
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}

@@ -240,7 +240,7 @@ func (s *fpState) unaryPosition() bool {
 }
 
 // word handles an identifier or keyword starting at q[i], including the
-// string prefixes E'', N'', X'', B'', U&'' and MySQL _charset''.
+// string prefixes E”, N”, X”, B”, U&” and MySQL _charset”.
 func (s *fpState) word(q string, i int) int {
 	n := len(q)
 	c := q[i]
@@ -369,7 +369,7 @@ func skipBlock(q string, i int) int {
 }
 
 // skipString skips a single-quoted string body starting after the opening
-// quote; '' is an escaped quote, and with backslash so is \'.
+// quote; ” is an escaped quote, and with backslash so is \'.
 func skipString(q string, i int, backslash bool) int {
 	for i < len(q) {
 		switch q[i] {

@@ -35,9 +35,9 @@ type instr struct {
 	waitHist  metric.Float64Histogram
 	nestedCtr metric.Int64Counter
 
-	base      []attribute.KeyValue // system, server.address, server.port
-	baseOpts  []metric.RecordOption
-	baseAdd   []metric.AddOption
+	base       []attribute.KeyValue // system, server.address, server.port
+	baseOpts   []metric.RecordOption
+	baseAdd    []metric.AddOption
 	otherOpts  []metric.RecordOption // the "_OTHER" fingerprint series
 	otherAttrs []attribute.KeyValue
 

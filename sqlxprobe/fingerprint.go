@@ -29,14 +29,15 @@ const stackFingerprint = 512
 func Fingerprint(query string) string {
 	if len(query) <= stackFingerprint {
 		var buf [stackFingerprint]byte
-		out := fingerprintAppend(buf[:0], query)
-		return string(out)
+		n := fingerprintInto(buf[:len(query)], query)
+		return string(buf[:n])
 	}
-	out := fingerprintAppend(make([]byte, 0, len(query)), query)
-	if len(out) == 0 {
+	out := make([]byte, len(query))
+	n := fingerprintInto(out, query)
+	if n == 0 {
 		return ""
 	}
-	return unsafe.String(unsafe.SliceData(out), len(out))
+	return unsafe.String(unsafe.SliceData(out), n)
 }
 
 // token kinds, as far as the normaliser needs to know them.
@@ -77,8 +78,13 @@ var charClass = func() (t [256]uint8) {
 	return t
 }()
 
+// fpState writes into out by index: the output is never longer than the
+// input (every token is written at most as long as it was read, and a
+// separating space replaces at least one byte of whitespace or comment),
+// so out has len(query) bytes and nothing is appended or reallocated.
 type fpState struct {
 	out     []byte
+	n       int // bytes written
 	last    int  // kind of the last token written
 	space   bool // whitespace or a comment since the last token
 	afterIN bool // the last token was the keyword IN
@@ -93,15 +99,26 @@ type fpState struct {
 }
 
 func (s *fpState) sep() {
-	if s.space && len(s.out) > 0 {
-		s.out = append(s.out, ' ')
+	if s.space && s.n > 0 {
+		s.put(' ')
 	}
 	s.space = false
 }
 
+func (s *fpState) put(c byte) {
+	if s.n < len(s.out) {
+		s.out[s.n] = c
+		s.n++
+	}
+}
+
+func (s *fpState) puts(t string) {
+	s.n += copy(s.out[s.n:], t)
+}
+
 func (s *fpState) value() {
 	s.sep()
-	s.out = append(s.out, '?')
+	s.put('?')
 	s.last = kValue
 	s.afterIN = false
 	if s.inActive && s.depth == s.inDepth {
@@ -118,7 +135,9 @@ func (s *fpState) other(kind int) {
 	}
 }
 
-func fingerprintAppend(out []byte, q string) []byte {
+// fingerprintInto writes the fingerprint of q into out (len(out) >= len(q))
+// and returns its length.
+func fingerprintInto(out []byte, q string) int {
 	s := fpState{out: out}
 	n := len(q)
 	for i := 0; i < n; {
@@ -143,7 +162,7 @@ func fingerprintAppend(out []byte, q string) []byte {
 		case c == '"' || c == '`':
 			j := skipQuoted(q, i+1, c)
 			s.sep()
-			s.out = append(s.out, q[i:j]...)
+			s.puts(q[i:j])
 			s.other(kWord)
 			s.afterIN = false
 			i = j
@@ -180,24 +199,25 @@ func fingerprintAppend(out []byte, q string) []byte {
 			}
 		case c == '(':
 			s.sep()
-			s.out = append(s.out, '(')
+			s.put('(')
 			s.depth++
 			if s.afterIN {
 				s.afterIN = false
 				s.last = kOpen
-				s.inActive, s.inStart, s.inDepth, s.inCount = true, len(s.out), s.depth, 0
+				s.inActive, s.inStart, s.inDepth, s.inCount = true, s.n, s.depth, 0
 			} else {
 				s.other(kOpen)
 			}
 			i++
 		case c == ')':
 			if s.inActive && s.depth == s.inDepth && s.inCount > 0 && s.last == kValue {
-				s.out = append(s.out[:s.inStart], '?')
+				s.n = s.inStart
+				s.put('?')
 				s.space = false
 				s.inActive = false
 			}
 			s.sep()
-			s.out = append(s.out, ')')
+			s.put(')')
 			if s.depth > 0 {
 				s.depth--
 			}
@@ -206,7 +226,7 @@ func fingerprintAppend(out []byte, q string) []byte {
 			i++
 		case c == ',':
 			s.sep()
-			s.out = append(s.out, ',')
+			s.put(',')
 			s.other(kComma)
 			s.afterIN = false
 			i++
@@ -216,15 +236,15 @@ func fingerprintAppend(out []byte, q string) []byte {
 		}
 	}
 	// Drop trailing semicolons (and the space before them).
-	for len(s.out) > 0 && (s.out[len(s.out)-1] == ';' || s.out[len(s.out)-1] == ' ') {
-		s.out = s.out[:len(s.out)-1]
+	for s.n > 0 && (s.out[s.n-1] == ';' || s.out[s.n-1] == ' ') {
+		s.n--
 	}
-	return s.out
+	return s.n
 }
 
 func (s *fpState) op(tok string) {
 	s.sep()
-	s.out = append(s.out, tok...)
+	s.puts(tok)
 	s.other(kOp)
 	s.afterIN = false
 }
@@ -280,7 +300,7 @@ func (s *fpState) word(q string, i int) int {
 		}
 	}
 	s.sep()
-	s.out = append(s.out, w...)
+	s.puts(w)
 	s.other(kWord)
 	s.afterIN = len(w) == 2 && (w[0]|0x20) == 'i' && (w[1]|0x20) == 'n'
 	return j

@@ -291,6 +291,7 @@ func apiCases(bind func(string) string) []apiCase {
 // exerciseAPI runs every API method against h and checks its span.
 func exerciseAPI(t *testing.T, h *harness, system string, bind func(string) string) {
 	ctx := context.Background()
+	h.db.MustExec("DROP TABLE IF EXISTS users")
 	h.db.MustExec("CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL)")
 	h.db.MustExec(bind("INSERT INTO users (id, name) VALUES (1, 'ann'), (2, 'bob'), (3, 'cy')"))
 	for _, tc := range apiCases(bind) {

@@ -84,7 +84,7 @@ var charClass = func() (t [256]uint8) {
 // so out has len(query) bytes and nothing is appended or reallocated.
 type fpState struct {
 	out     []byte
-	n       int // bytes written
+	n       int  // bytes written
 	last    int  // kind of the last token written
 	space   bool // whitespace or a comment since the last token
 	afterIN bool // the last token was the keyword IN

@@ -18,8 +18,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/goleak"
 
-	"github.com/verdict-obs/verdict/internal/pgtest"
 	_ "github.com/lib/pq"
+	"github.com/verdict-obs/verdict/internal/pgtest"
 	_ "modernc.org/sqlite"
 )
 

@@ -167,8 +167,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		if err != nil {
 			return nil, err // the call's owner ends it; ErrSkip is not an error
 		}
-		cl.hasRows = true
-		return &rowsW{inner: rows, call: cl}, nil
+		return cl.wrapRows(rows), nil
 	}
 	// Not through DB/Tx (e.g. a raw *sql.Conn): span from here, started only
 	// once the driver did not answer ErrSkip.
@@ -182,8 +181,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		cl.finish(err)
 		return nil, err
 	}
-	cl.hasRows = true
-	return &rowsW{inner: rows, call: cl}, nil
+	return cl.wrapRows(rows), nil
 }
 
 func (c *conn) queryFunc() func(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
@@ -390,8 +388,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		}
 		return nil, err
 	}
-	cl.hasRows = true
-	return &rowsW{inner: rows, call: cl}, nil
+	return cl.wrapRows(rows), nil
 }
 
 func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {

@@ -2,6 +2,7 @@ package sqlxprobe
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,7 @@ type queryInfo struct {
 	shape       queryShape
 	spanName    string
 	attrs       []attribute.KeyValue // base + operation, collection, summary, text
+	startOpts   []trace.SpanStartOption
 	series      *seriesEntry
 }
 
@@ -121,6 +123,7 @@ func (in *instr) info(query string) *queryInfo {
 	}
 	qi.attrs = append(qi.attrs, attribute.String(semconv.AttrDBQueryText, fp))
 	qi.series = in.series.entry(fp, qi.attrs)
+	qi.startOpts = spanStartOpts(qi.attrs)
 	if in.nQueries.Load() < int64(in.cfg.queryCacheSize) {
 		if _, loaded := in.queries.LoadOrStore(query, qi); !loaded {
 			in.nQueries.Add(1)
@@ -140,8 +143,13 @@ func (in *instr) opInfo(op string) *queryInfo {
 	qi.attrs = append(append([]attribute.KeyValue(nil), in.base...),
 		attribute.String(semconv.AttrDBOperationName, op))
 	qi.series = in.series.entry("\x00"+op, qi.attrs)
+	qi.startOpts = spanStartOpts(qi.attrs)
 	in.queries.Store(key, qi)
 	return qi
+}
+
+func spanStartOpts(attrs []attribute.KeyValue) []trace.SpanStartOption {
+	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}
 }
 
 type opKind uint8
@@ -176,6 +184,15 @@ type call struct {
 	affected int64
 	hasRows  bool        // the driver returned rows that now own the end of the call
 	done     atomic.Bool // finish ran
+	rw       rowsW       // the rows wrapper, allocated with the call
+}
+
+// wrapRows returns the call's rows wrapper around r; the call then ends
+// when the rows are exhausted or closed.
+func (c *call) wrapRows(r driver.Rows) driver.Rows {
+	c.hasRows = true
+	c.rw = rowsW{inner: r, call: c}
+	return &c.rw
 }
 
 func (c *call) Value(key any) any {
@@ -209,18 +226,29 @@ func (c *call) markHandover() {
 // start begins an operation now: the span starts before the pool is
 // asked for a connection, so it covers the wait.
 func (in *instr) start(ctx context.Context, kind opKind, qi *queryInfo, depth int) *call {
-	return in.startAt(ctx, kind, qi, depth, time.Now())
+	return in.begin(ctx, kind, qi, depth, time.Now(), false)
 }
 
 func (in *instr) startAt(ctx context.Context, kind opKind, qi *queryInfo, depth int, t0 time.Time) *call {
+	return in.begin(ctx, kind, qi, depth, t0, true)
+}
+
+// begin starts the span. With explicit (an operation observed after the
+// fact) the span gets t0 as start time; otherwise t0 was just taken and
+// the SDK's own start time is used, which saves an option allocation.
+func (in *instr) begin(ctx context.Context, kind opKind, qi *queryInfo, depth int, t0 time.Time, explicit bool) *call {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	c := &call{in: in, info: qi, kind: kind, depth: depth, start: t0, parent: ctx, affected: -1}
-	ctx, c.span = in.tracer.Start(ctx, qi.spanName,
-		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithTimestamp(t0),
-		trace.WithAttributes(qi.attrs...))
+	if explicit {
+		ctx, c.span = in.tracer.Start(ctx, qi.spanName, append(qi.startOpts[:len(qi.startOpts):len(qi.startOpts)], trace.WithTimestamp(t0))...)
+	} else {
+		ctx, c.span = in.tracer.Start(ctx, qi.spanName, qi.startOpts...)
+		// Our clock starts after the span's, so wait and duration never
+		// exceed the span.
+		c.start = time.Now()
+	}
 	if depth > 0 && c.span.IsRecording() {
 		c.span.SetAttributes(attribute.Int(semconv.AttrDBTransactionDepth, depth))
 	}
@@ -242,29 +270,37 @@ func (c *call) finish(err error) {
 	if !c.done.CompareAndSwap(false, true) {
 		return
 	}
-	end := time.Now()
-	dur := end.Sub(c.start)
+	dur := time.Since(c.start)
 	in := c.in
 	wait := time.Duration(c.handover.Load())
 	rows := c.rows.Load()
 	if c.span.IsRecording() {
+		var kv [4]attribute.KeyValue
+		n := 0
 		if wait > 0 {
-			c.span.SetAttributes(attribute.Float64(semconv.AttrDBConnectionWaitTime, wait.Seconds()))
+			kv[n] = attribute.Float64(semconv.AttrDBConnectionWaitTime, wait.Seconds())
+			n++
 		}
 		switch c.kind {
 		case opQuery:
-			c.span.SetAttributes(attribute.Int64(semconv.AttrDBResponseReturnedRows, rows))
+			kv[n] = attribute.Int64(semconv.AttrDBResponseReturnedRows, rows)
+			n++
 		case opExec:
 			if c.affected >= 0 {
-				c.span.SetAttributes(attribute.Int64(semconv.AttrDBRowsAffected, c.affected))
+				kv[n] = attribute.Int64(semconv.AttrDBRowsAffected, c.affected)
+				n++
 			}
 		}
 		if err != nil {
-			c.span.SetAttributes(attribute.String(semconv.AttrErrorType, errorType(err)))
+			kv[n] = attribute.String(semconv.AttrErrorType, errorType(err))
+			n++
 			c.span.SetStatus(codes.Error, err.Error())
 		}
+		if n > 0 {
+			c.span.SetAttributes(kv[:n]...)
+		}
 	}
-	c.span.End(trace.WithTimestamp(end))
+	c.span.End()
 
 	ctx := c.Context
 	if err != nil {

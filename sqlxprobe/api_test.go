@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
@@ -297,6 +298,7 @@ func exerciseAPI(t *testing.T, h *harness, system string, bind func(string) stri
 	for _, tc := range apiCases(bind) {
 		t.Run(tc.name, func(t *testing.T) {
 			h.reset()
+			before := opCount(t, h, tc.op)
 			parentCtx, parent := h.tp.Tracer("test").Start(ctx, "parent")
 			var err error
 			if tc.inTx {
@@ -340,6 +342,9 @@ func exerciseAPI(t *testing.T, h *harness, system string, bind func(string) stri
 			if found == nil {
 				t.Fatalf("no span with operation %q text %q; spans: %v", tc.op, tc.text, names)
 			}
+			if after := opCount(t, h, tc.op); after <= before {
+				t.Errorf("%s count for %s did not grow (%d -> %d)", semconv.MetricDBClientOperationDuration, tc.op, before, after)
+			}
 			if strings.Contains(tc.name, "Context") && found.Parent().SpanID() != parent.SpanContext().SpanID() {
 				t.Errorf("span of a context method is not a child of the caller's span")
 			}
@@ -371,6 +376,21 @@ func exerciseAPI(t *testing.T, h *harness, system string, bind func(string) stri
 			}
 		})
 	}
+}
+
+// opCount sums db.client.operation.duration counts of one operation.
+func opCount(t *testing.T, h *harness, op string) uint64 {
+	m, ok := h.metrics(t)[semconv.MetricDBClientOperationDuration]
+	if !ok {
+		return 0
+	}
+	var n uint64
+	for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+		if v, _ := dp.Attributes.Value(semconv.AttrDBOperationName); v.AsString() == op {
+			n += dp.Count
+		}
+	}
+	return n
 }
 
 func TestSQLiteEveryMethod(t *testing.T) {

@@ -24,11 +24,13 @@ var literalFrames = []struct {
 	{"SELECT a FROM t WHERE b = '%s'::text", doubleQuotes, noBackslash},
 }
 
-func doubleQuotes(s string) string    { return strings.ReplaceAll(s, "'", "''") }
-func backslashQuotes(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) }
-func ident(s string) string           { return s }
-func noBackslash(s string) bool       { return !strings.Contains(s, `\`) }
-func always(string) bool              { return true }
+func doubleQuotes(s string) string { return strings.ReplaceAll(s, "'", "''") }
+func backslashQuotes(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`)
+}
+func ident(s string) string     { return s }
+func noBackslash(s string) bool { return !strings.Contains(s, `\`) }
+func always(string) bool        { return true }
 
 func FuzzFingerprint(f *testing.F) {
 	entries, err := sqlcorpus.Read("testdata/queries.txt")

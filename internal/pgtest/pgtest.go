@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -37,7 +36,9 @@ type Server struct {
 	Port int
 	DSN  string // URL DSN for the "postgres" superuser, database "postgres", no TLS
 
-	cred    *syscall.Credential
+	asUser  bool // run the binaries as uid/gid (we are root)
+	uid     int
+	gid     int
 	bin     string
 	logPath string
 	once    sync.Once
@@ -69,7 +70,7 @@ func Start() (*Server, error) {
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		s.asUser, s.uid, s.gid = true, uid, gid
 		if err := os.Chown(dir, uid, gid); err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("chown temp dir: %w", err)
@@ -104,8 +105,10 @@ func (s *Server) run(name string, args ...string) ([]byte, error) {
 	cmd := exec.Command(filepath.Join(s.bin, name), args...)
 	cmd.Dir = s.Dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
-	if s.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	if s.asUser {
+		if err := runAs(cmd, s.uid, s.gid); err != nil {
+			return nil, err
+		}
 		cmd.Env = append(cmd.Env, "HOME="+s.Dir)
 	}
 	var out bytes.Buffer

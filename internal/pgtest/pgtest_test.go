@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"database/sql"
+	"errors"
 	"strings"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 func TestStartQueryStop(t *testing.T) {
 	s, err := Start()
 	if err != nil {
-		if strings.Contains(err.Error(), ErrNoPostgres.Error()) {
+		if errors.Is(err, ErrNoPostgres) {
 			Require(t) // skips, or fails under CI=true
 		}
 		t.Fatal(err)

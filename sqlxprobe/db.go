@@ -178,10 +178,10 @@ func (db *DB) nested(c *call, parent *txState) error {
 	stats := db.DB.Stats()
 	op := c.info.shape.operation
 	c.span.AddEvent(semconv.EventDBNestedConnection, trace.WithAttributes(
-		attribute.Int("db.transaction.parent_depth", parent.depth),
+		attribute.Int(semconv.AttrDBTransactionParentDepth, parent.depth),
 		attribute.String(semconv.AttrDBOperationName, op),
-		attribute.Int("db.client.connection.in_use", stats.InUse),
-		attribute.Int("db.client.connection.max", stats.MaxOpenConnections),
+		attribute.Int(semconv.AttrDBPoolInUse, stats.InUse),
+		attribute.Int(semconv.AttrDBPoolMaxOpen, stats.MaxOpenConnections),
 	))
 	in.nestedCtr.Add(c.parent, 1, in.baseAdd...)
 	now := time.Now().UnixNano()

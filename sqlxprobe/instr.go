@@ -183,6 +183,7 @@ type call struct {
 	rows     atomic.Int64
 	affected int64
 	hasRows  bool        // the driver returned rows that now own the end of the call
+	noWait   bool        // runs on a connection it already holds (Tx): no pool wait
 	done     atomic.Bool // finish ran
 	rw       rowsW       // the rows wrapper, allocated with the call
 }
@@ -273,6 +274,9 @@ func (c *call) finish(err error) {
 	dur := time.Since(c.start)
 	in := c.in
 	wait := time.Duration(c.handover.Load())
+	if c.noWait {
+		wait = 0
+	}
 	rows := c.rows.Load()
 	if c.span.IsRecording() {
 		var kv [4]attribute.KeyValue

@@ -64,7 +64,9 @@ func (tx *Tx) call(ctx context.Context, kind opKind, query string) *call {
 	if ctx == nil {
 		ctx = bg()
 	}
-	return tx.db.in.start(ctx, kind, tx.db.in.info(query), tx.st.depth)
+	c := tx.db.in.start(ctx, kind, tx.db.in.info(query), tx.st.depth)
+	c.noWait = true // the transaction holds its connection
+	return c
 }
 
 // ExecContext executes a query without returning rows.

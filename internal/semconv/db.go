@@ -31,6 +31,10 @@ const (
 	// carries an open transaction of the same pool: the operation takes a
 	// second connection, which deadlocks once the pool is exhausted.
 	EventDBNestedConnection = "verdict.db.nested_connection"
+	// Attributes of EventDBNestedConnection.
+	AttrDBTransactionParentDepth = "verdict.db.transaction.parent_depth"
+	AttrDBPoolInUse              = "verdict.db.pool.in_use"
+	AttrDBPoolMaxOpen            = "verdict.db.pool.max_open"
 
 	// Metrics (OTel semantic conventions).
 	MetricDBClientOperationDuration  = "db.client.operation.duration"   // histogram, s

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jmoiron/sqlx"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/verdict-obs/verdict/internal/pgtest"
 	"github.com/verdict-obs/verdict/internal/semconv"
@@ -34,11 +35,27 @@ func TestPostgresEveryMethod(t *testing.T) {
 	if v, _ := attrOf(s, semconv.AttrServerPort); v.AsInt64() != int64(srv.Port) {
 		t.Errorf("server.port %d, want %d", v.AsInt64(), srv.Port)
 	}
+	h.db.SetMaxOpenConns(7)
 	ms := h.metrics(t)
 	for _, name := range []string{semconv.MetricDBClientOperationDuration, semconv.MetricDBClientConnectionCount, semconv.MetricDBClientConnectionWaitTime} {
 		if _, ok := ms[name]; !ok {
 			t.Errorf("metric %s missing", name)
 		}
+	}
+	// Pool gauges mirror sql.DBStats.
+	stats := h.db.Stats()
+	var open int64
+	for _, dp := range ms[semconv.MetricDBClientConnectionCount].Data.(metricdata.Sum[int64]).DataPoints {
+		open += dp.Value
+		if _, ok := dp.Attributes.Value(semconv.AttrDBClientConnectionState); !ok {
+			t.Error("connection count without state")
+		}
+	}
+	if open != int64(stats.OpenConnections) {
+		t.Errorf("connection count %d, DBStats.OpenConnections %d", open, stats.OpenConnections)
+	}
+	if dp := ms[semconv.MetricDBClientConnectionMax].Data.(metricdata.Sum[int64]).DataPoints; len(dp) != 1 || dp[0].Value != 7 {
+		t.Errorf("connection max %+v, want 7", dp)
 	}
 }
 

@@ -80,6 +80,13 @@ func (l *logBuf) records(t *testing.T) []map[string]any {
 
 func newHarness(t *testing.T, driverName, dsn string, opts ...Option) *harness {
 	t.Helper()
+	return newHarnessWith(t, func(o ...Option) (*DB, error) { return Open(driverName, dsn, o...) }, opts...)
+}
+
+// newHarnessWith builds the DB with open, passing the recorder options
+// first and opts after them.
+func newHarnessWith(t *testing.T, open func(...Option) (*DB, error), opts ...Option) *harness {
+	t.Helper()
 	h := &harness{spans: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader(), logs: &logBuf{}}
 	h.tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(h.spans), sdktrace.WithSampler(sdktrace.AlwaysSample()))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.reader))
@@ -87,7 +94,7 @@ func newHarness(t *testing.T, driverName, dsn string, opts ...Option) *harness {
 		WithTracerProvider(h.tp), WithMeterProvider(mp),
 		WithLogger(slog.New(slog.NewJSONHandler(h.logs, nil))),
 	}
-	db, err := Open(driverName, dsn, append(base, opts...)...)
+	db, err := open(append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,6 @@ package sqlxprobe
 
 import "unsafe"
 
-// stackFingerprint is the query length up to which Fingerprint works in a
-// stack buffer and copies the result once; longer queries get one heap
-// buffer that becomes the result without a copy.
-const stackFingerprint = 512
-
 // Fingerprint returns the parameterised shape of query, suitable as a
 // low-cardinality key and safe to export: every literal becomes "?".
 //
@@ -27,11 +22,11 @@ const stackFingerprint = 512
 // Fingerprint never panics, allocates at most once and returns a string no
 // longer than query. It is safe for concurrent use.
 func Fingerprint(query string) string {
-	if len(query) <= stackFingerprint {
-		var buf [stackFingerprint]byte
-		n := fingerprintInto(buf[:len(query)], query)
-		return string(buf[:n])
+	if len(query) == 0 {
+		return ""
 	}
+	// One buffer as long as the query; the result is a view of it, so
+	// there is no second allocation or copy.
 	out := make([]byte, len(query))
 	n := fingerprintInto(out, query)
 	if n == 0 {

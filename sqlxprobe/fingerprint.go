@@ -73,15 +73,21 @@ var charClass = func() (t [256]uint8) {
 	return t
 }()
 
-// fpState writes into out by index: the output is never longer than the
-// input (every token is written at most as long as it was read, and a
-// separating space replaces at least one byte of whitespace or comment),
-// so out has len(query) bytes and nothing is appended or reallocated.
+// fpState writes the fingerprint of q into out. Text that passes through
+// unchanged (identifiers, keywords, operators, quoted identifiers, single
+// spaces) is not copied token by token: q[pend:i] is a pending verbatim
+// region, copied in one go when something has to be written differently
+// (a literal, a run of whitespace, a comment).
+//
+// The output is never longer than the input — a literal becomes one "?",
+// and a separating space replaces at least one byte of whitespace or
+// comment — so out has len(q) bytes and nothing is appended.
 type fpState struct {
+	q       string
 	out     []byte
 	n       int  // bytes written
-	last    int  // kind of the last token written
-	space   bool // whitespace or a comment since the last token
+	pend    int  // start of the pending verbatim region
+	last    int  // kind of the last token
 	afterIN bool // the last token was the keyword IN
 	depth   int  // parenthesis depth
 
@@ -93,13 +99,6 @@ type fpState struct {
 	inCount  int
 }
 
-func (s *fpState) sep() {
-	if s.space && s.n > 0 {
-		s.put(' ')
-	}
-	s.space = false
-}
-
 func (s *fpState) put(c byte) {
 	if s.n < len(s.out) {
 		s.out[s.n] = c
@@ -107,13 +106,29 @@ func (s *fpState) put(c byte) {
 	}
 }
 
-func (s *fpState) puts(t string) {
-	s.n += copy(s.out[s.n:], t)
+// flush copies the pending verbatim region up to i.
+func (s *fpState) flush(i int) {
+	if i > s.pend {
+		s.n += copy(s.out[s.n:], s.q[s.pend:i])
+	}
+	s.pend = i
 }
 
-func (s *fpState) value() {
-	s.sep()
+// gap drops q[i:j] (whitespace or a comment); it separates tokens by one
+// space.
+func (s *fpState) gap(i, j int) {
+	s.flush(i)
+	s.pend = j
+	if s.n > 0 && s.out[s.n-1] != ' ' {
+		s.put(' ')
+	}
+}
+
+// value replaces the literal or placeholder q[i:j] by "?".
+func (s *fpState) value(i, j int) {
+	s.flush(i)
 	s.put('?')
+	s.pend = j
 	s.last = kValue
 	s.afterIN = false
 	if s.inActive && s.depth == s.inDepth {
@@ -121,10 +136,11 @@ func (s *fpState) value() {
 	}
 }
 
-// other records a token that is not a value: it ends IN-list collapsing
-// for the list it appears in.
+// other records a token kept verbatim that is not a value: it ends
+// IN-list collapsing for the list it appears in.
 func (s *fpState) other(kind int) {
 	s.last = kind
+	s.afterIN = false
 	if s.inActive && !(kind == kComma && s.depth == s.inDepth) {
 		s.inActive = false
 	}
@@ -133,72 +149,82 @@ func (s *fpState) other(kind int) {
 // fingerprintInto writes the fingerprint of q into out (len(out) >= len(q))
 // and returns its length.
 func fingerprintInto(out []byte, q string) int {
-	s := fpState{out: out}
+	s := fpState{q: q, out: out}
 	n := len(q)
 	for i := 0; i < n; {
 		c := q[i]
 		cls := charClass[c]
 		switch {
-		case cls&cSpace != 0:
-			s.space = true
-			i++
-		case c == '-' && i+1 < n && q[i+1] == '-':
-			i = skipLine(q, i+2)
-			s.space = true
-		case c == '/' && i+1 < n && q[i+1] == '*':
-			i = skipBlock(q, i+2)
-			s.space = true
-		case c == '#' && !(i+1 < n && (q[i+1] == '>' || q[i+1] == '-')):
-			i = skipLine(q, i+1)
-			s.space = true
-		case c == '\'':
-			i = skipString(q, i+1, true)
-			s.value()
-		case c == '"' || c == '`':
-			j := skipQuoted(q, i+1, c)
-			s.sep()
-			s.puts(q[i:j])
-			s.other(kWord)
-			s.afterIN = false
-			i = j
-		case cls&cDigit != 0 || (c == '.' && i+1 < n && charClass[q[i+1]]&cDigit != 0):
-			i = skipNumber(q, i)
-			s.value()
-		case (c == '-' || c == '+') && s.unaryPosition() && i+1 < n &&
-			(charClass[q[i+1]]&cDigit != 0 || (q[i+1] == '.' && i+2 < n && charClass[q[i+2]]&cDigit != 0)):
-			i = skipNumber(q, i+1)
-			s.value()
 		case cls&cIdentStart != 0:
 			i = s.word(q, i)
+		case cls&cSpace != 0:
+			if c == ' ' && i > s.pend && (i+1 >= n || charClass[q[i+1]]&cSpace == 0) {
+				i++ // a single space after verbatim text stays verbatim
+				continue
+			}
+			j := i + 1
+			for j < n && charClass[q[j]]&cSpace != 0 {
+				j++
+			}
+			s.gap(i, j)
+			i = j
+		case c == '-' && i+1 < n && q[i+1] == '-':
+			j := skipLine(q, i+2)
+			s.gap(i, j)
+			i = j
+		case c == '/' && i+1 < n && q[i+1] == '*':
+			j := skipBlock(q, i+2)
+			s.gap(i, j)
+			i = j
+		case c == '#' && !(i+1 < n && (q[i+1] == '>' || q[i+1] == '-')):
+			j := skipLine(q, i+1)
+			s.gap(i, j)
+			i = j
+		case c == '\'':
+			j := skipString(q, i+1, true)
+			s.value(i, j)
+			i = j
+		case c == '"' || c == '`':
+			i = skipQuoted(q, i+1, c)
+			s.other(kWord)
+		case cls&cDigit != 0 || (c == '.' && i+1 < n && charClass[q[i+1]]&cDigit != 0):
+			j := skipNumber(q, i)
+			s.value(i, j)
+			i = j
+		case (c == '-' || c == '+') && s.unaryPosition() && i+1 < n &&
+			(charClass[q[i+1]]&cDigit != 0 || (q[i+1] == '.' && i+2 < n && charClass[q[i+2]]&cDigit != 0)):
+			j := skipNumber(q, i+1)
+			s.value(i, j)
+			i = j
 		case c == '$':
 			i = s.dollar(q, i)
 		case c == '?':
-			i++
-			for i < n && charClass[q[i]]&cDigit != 0 {
-				i++
+			j := i + 1
+			for j < n && charClass[q[j]]&cDigit != 0 {
+				j++
 			}
-			s.value()
+			s.value(i, j)
+			i = j
 		case c == ':':
 			if i+1 < n && q[i+1] == ':' {
-				s.op(q[i : i+2])
+				s.other(kOp)
 				i += 2
 			} else if i+1 < n && charClass[q[i+1]]&cIdentStart != 0 {
-				i += 2
-				for i < n && charClass[q[i]]&cIdent != 0 {
-					i++
+				j := i + 2
+				for j < n && charClass[q[j]]&cIdent != 0 {
+					j++
 				}
-				s.value()
+				s.value(i, j)
+				i = j
 			} else {
-				s.op(q[i : i+1])
+				s.other(kOp)
 				i++
 			}
 		case c == '(':
-			s.sep()
-			s.put('(')
 			s.depth++
 			if s.afterIN {
-				s.afterIN = false
-				s.last = kOpen
+				s.flush(i + 1)
+				s.last, s.afterIN = kOpen, false
 				s.inActive, s.inStart, s.inDepth, s.inCount = true, s.n, s.depth, 0
 			} else {
 				s.other(kOpen)
@@ -206,42 +232,30 @@ func fingerprintInto(out []byte, q string) int {
 			i++
 		case c == ')':
 			if s.inActive && s.depth == s.inDepth && s.inCount > 0 && s.last == kValue {
+				s.flush(i)
 				s.n = s.inStart
 				s.put('?')
-				s.space = false
 				s.inActive = false
 			}
-			s.sep()
-			s.put(')')
 			if s.depth > 0 {
 				s.depth--
 			}
 			s.other(kClose)
-			s.afterIN = false
 			i++
 		case c == ',':
-			s.sep()
-			s.put(',')
 			s.other(kComma)
-			s.afterIN = false
 			i++
 		default:
-			s.op(q[i : i+1])
+			s.other(kOp)
 			i++
 		}
 	}
+	s.flush(n)
 	// Drop trailing semicolons (and the space before them).
 	for s.n > 0 && (s.out[s.n-1] == ';' || s.out[s.n-1] == ' ') {
 		s.n--
 	}
 	return s.n
-}
-
-func (s *fpState) op(tok string) {
-	s.sep()
-	s.puts(tok)
-	s.other(kOp)
-	s.afterIN = false
 }
 
 // unaryPosition reports whether a sign here belongs to a number rather than
@@ -262,42 +276,48 @@ func (s *fpState) word(q string, i int) int {
 	if i+1 < n && q[i+1] == '\'' {
 		switch c {
 		case 'E', 'e':
-			s.value()
-			return skipString(q, i+2, true)
+			j := skipString(q, i+2, true)
+			s.value(i, j)
+			return j
 		case 'N', 'n', 'X', 'x', 'B', 'b':
-			s.value()
-			return skipString(q, i+2, false)
+			j := skipString(q, i+2, false)
+			s.value(i, j)
+			return j
 		}
 	}
 	if (c == 'U' || c == 'u') && i+2 < n && q[i+1] == '&' && q[i+2] == '\'' {
-		s.value()
-		return skipString(q, i+3, false)
+		j := skipString(q, i+3, false)
+		s.value(i, j)
+		return j
 	}
 	j := i + 1
 	for j < n && charClass[q[j]]&cIdent != 0 {
 		j++
 	}
-	w := q[i:j]
 	if c == '_' && j < n && q[j] == '\'' { // MySQL charset introducer
-		s.value()
-		return skipString(q, j+1, true)
+		k := skipString(q, j+1, true)
+		s.value(i, k)
+		return k
 	}
-	switch len(w) {
+	switch j - i {
+	case 2:
+		if (c|0x20) == 'i' && (q[i+1]|0x20) == 'n' {
+			s.other(kWord)
+			s.afterIN = true
+			return j
+		}
 	case 4:
-		if eqFold4(w, "true") {
-			s.value()
+		if eqFold4(q[i:j], "true") {
+			s.value(i, j)
 			return j
 		}
 	case 5:
-		if eqFold4(w[:4], "fals") && (w[4]|0x20) == 'e' {
-			s.value()
+		if eqFold4(q[i:i+4], "fals") && (q[i+4]|0x20) == 'e' {
+			s.value(i, j)
 			return j
 		}
 	}
-	s.sep()
-	s.puts(w)
 	s.other(kWord)
-	s.afterIN = len(w) == 2 && (w[0]|0x20) == 'i' && (w[1]|0x20) == 'n'
 	return j
 }
 
@@ -306,7 +326,8 @@ func eqFold4(w, lower string) bool {
 }
 
 // dollar handles '$' at q[i]: a positional parameter ($1), a dollar-quoted
-// string ($$…$$ or $tag$…$tag$), or a lone '$'.
+// string ($$…$$ or $tag$…$tag$), a SQLite named parameter ($name), or a
+// lone '$'.
 func (s *fpState) dollar(q string, i int) int {
 	n := len(q)
 	j := i + 1
@@ -314,32 +335,30 @@ func (s *fpState) dollar(q string, i int) int {
 		for j < n && charClass[q[j]]&cDigit != 0 {
 			j++
 		}
-		s.value()
+		s.value(i, j)
 		return j
 	}
-	// Tag: $$ or $ident$ (identifier without '$'); $ident alone is a
-	// SQLite named parameter.
 	if j < n && charClass[q[j]]&cIdentStart != 0 {
 		j++
 		for j < n && charClass[q[j]]&cIdent != 0 && q[j] != '$' {
 			j++
 		}
 		if j >= n || q[j] != '$' {
-			s.value()
+			s.value(i, j)
 			return j
 		}
 	}
 	if j < n && q[j] == '$' {
 		tag := q[i : j+1]
-		body := j + 1
-		end := indexFrom(q, body, tag)
-		s.value()
-		if end < 0 {
-			return n
+		end := indexFrom(q, j+1, tag)
+		k := n
+		if end >= 0 {
+			k = end + len(tag)
 		}
-		return end + len(tag)
+		s.value(i, k)
+		return k
 	}
-	s.op(q[i : i+1])
+	s.other(kOp)
 	return i + 1
 }
 

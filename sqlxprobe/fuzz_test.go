@@ -71,3 +71,26 @@ func FuzzFingerprint(f *testing.F) {
 		}
 	})
 }
+
+// refFingerprint runs the reference (token-by-token) implementation.
+func refFingerprint(q string) string {
+	out := make([]byte, len(q))
+	return string(out[:refFingerprintInto(out, q)])
+}
+
+// FuzzFingerprintDifferential: the verbatim-copy implementation writes
+// exactly what the simpler token-by-token one writes.
+func FuzzFingerprintDifferential(f *testing.F) {
+	entries, err := sqlcorpus.Read("testdata/queries.txt")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		f.Add(e.Query)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		if got, want := Fingerprint(q), refFingerprint(q); got != want {
+			t.Fatalf("Fingerprint(%q)\n got  %q\n want %q", q, got, want)
+		}
+	})
+}

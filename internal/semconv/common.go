@@ -16,3 +16,11 @@ const (
 	AttrDropSignal = "verdict.signal"
 	AttrDropReason = "verdict.reason"
 )
+
+// General attributes of the OpenTelemetry semantic conventions shared by
+// several areas.
+const (
+	AttrServerAddress = "server.address"
+	AttrServerPort    = "server.port"
+	AttrErrorType     = "error.type"
+)

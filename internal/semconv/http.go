@@ -47,14 +47,11 @@ const (
 	AttrURLScheme                 = "url.scheme"
 	AttrURLPath                   = "url.path"
 	AttrURLFull                   = "url.full"
-	AttrServerAddress             = "server.address"
-	AttrServerPort                = "server.port"
 	AttrClientAddress             = "client.address"
 	AttrNetworkPeerAddress        = "network.peer.address"
 	AttrNetworkPeerPort           = "network.peer.port"
 	AttrNetworkProtocolVersion    = "network.protocol.version"
 	AttrUserAgentOriginal         = "user_agent.original"
-	AttrErrorType                 = "error.type"
 
 	// AttrOverflow marks the one series that collects measurements once a
 	// metric's series limit is reached (the OTel SDK's overflow attribute).

@@ -1,0 +1,5 @@
+//go:build !race
+
+package sqlxprobe
+
+const raceEnabled = false

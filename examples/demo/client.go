@@ -44,3 +44,30 @@ func drive(ctx context.Context, base string, rounds int) error {
 	}
 	return nil
 }
+
+// load sends report requests from two goroutines for d and returns how many
+// completed.
+func load(ctx context.Context, base string, d time.Duration) int {
+	client := &http.Client{Transport: middleware.NewTransport(nil), Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	done := make(chan int)
+	for w := 0; w < 2; w++ {
+		go func() {
+			n := 0
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/report", nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				n++
+			}
+			done <- n
+		}()
+	}
+	return <-done + <-done
+}

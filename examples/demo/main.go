@@ -110,11 +110,15 @@ func run(ctx context.Context, out, errOut io.Writer, o options) error {
 	fmt.Fprintln(out, tr.Status())
 
 	if p := tr.Runtime(); p != nil {
-		// Give the hotspot analysis its first full interval.
-		for deadline := time.Now().Add(3 * time.Second); p.Snapshot().Hotspots.Time.IsZero() && time.Now().Before(deadline); {
+		// Load for a while so that the runtime probe's hotspot analysis
+		// (every second here) covers traffic, not start-up.
+		tree.Freeze()
+		loadStart := time.Now()
+		n := load(ctx, svc.URL, 1500*time.Millisecond)
+		for deadline := time.Now().Add(3 * time.Second); p.Snapshot().Hotspots.Time.Before(loadStart.Add(time.Second)) && time.Now().Before(deadline); {
 			time.Sleep(50 * time.Millisecond)
 		}
-		fmt.Fprintln(out, "\n== Go runtime")
+		fmt.Fprintf(out, "\n== Go runtime, after %d more requests\n", n)
 		printRuntime(out, p.Snapshot())
 	}
 	return nil

@@ -204,7 +204,7 @@ func (s *service) report(w http.ResponseWriter, r *http.Request) {
 // wasteful way, one small string at a time, many times over.
 func render(rows []order) []byte {
 	var out []byte
-	for pass := 0; pass < 400; pass++ {
+	for pass := 0; pass < 2000; pass++ {
 		s := ""
 		for _, o := range rows {
 			s += fmt.Sprintf("%d;%s;%s;%d\n", o.ID, o.Customer, o.Item, o.Qty)

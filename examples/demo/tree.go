@@ -19,16 +19,26 @@ import (
 // as a tree, one line per span with the attributes that matter, in the
 // order the traces started.
 type treePrinter struct {
-	out   io.Writer
-	mu    sync.Mutex
-	spans []sdktrace.ReadOnlySpan
+	out    io.Writer
+	mu     sync.Mutex
+	spans  []sdktrace.ReadOnlySpan
+	frozen bool
+}
+
+// Freeze makes the printer drop the spans that arrive from now on.
+func (p *treePrinter) Freeze() {
+	p.mu.Lock()
+	p.frozen = true
+	p.mu.Unlock()
 }
 
 func newTreePrinter(out io.Writer) *treePrinter { return &treePrinter{out: out} }
 
 func (p *treePrinter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
 	p.mu.Lock()
-	p.spans = append(p.spans, spans...)
+	if !p.frozen {
+		p.spans = append(p.spans, spans...)
+	}
 	p.mu.Unlock()
 	return nil
 }
@@ -105,12 +115,15 @@ func line(s sdktrace.ReadOnlySpan) string {
 		switch {
 		case strings.HasSuffix(a.key, "duration") || strings.HasSuffix(a.key, "wait_time"):
 			f := v.AsFloat64()
-			if f == 0 && a.key != "verdict.kernel.offcpu.duration" {
+			if f == 0 {
 				continue
 			}
 			fmt.Fprintf(&b, "  %s=%s", a.label, ms(time.Duration(f*float64(time.Second))))
 		case a.key == "db.query.text":
 			fmt.Fprintf(&b, "  %s=%q", a.label, v.Emit())
+		case a.key == "verdict.kernel.syscall.count" && v.AsInt64() == 0:
+			// The kernel saw no syscall on this span's goroutine (e.g. a
+			// client span: the transport's goroutines do the I/O).
 		default:
 			fmt.Fprintf(&b, "  %s=%s", a.label, v.Emit())
 		}
@@ -137,5 +150,5 @@ func ms(d time.Duration) string {
 type discardLogs struct{}
 
 func (discardLogs) Export(context.Context, []sdklog.Record) error { return nil }
-func (discardLogs) Shutdown(context.Context) error                 { return nil }
-func (discardLogs) ForceFlush(context.Context) error               { return nil }
+func (discardLogs) Shutdown(context.Context) error                { return nil }
+func (discardLogs) ForceFlush(context.Context) error              { return nil }

@@ -17,9 +17,9 @@ import (
 
 func BenchmarkTmpParts(b *testing.B) {
 	mk := map[string]func() []probes.Probe{
-		"kernel": func() []probes.Probe { k, _ := kernel.New(); return []probes.Probe{k} },
+		"kernel":       func() []probes.Probe { k, _ := kernel.New(); return []probes.Probe{k} },
 		"kernel-nosys": func() []probes.Probe { k, _ := kernel.New(kernel.WithoutSyscallTracing()); return []probes.Probe{k} },
-		"gcstw":  func() []probes.Probe { return []probes.Probe{gcstw.New()} },
+		"gcstw":        func() []probes.Probe { return []probes.Probe{gcstw.New()} },
 	}
 	for name, f := range mk {
 		b.Run(name, func(b *testing.B) {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // the embedded default database
@@ -162,8 +161,7 @@ func (s *service) createOrder(w http.ResponseWriter, r *http.Request) {
 // inventory is the dependency: it blocks in a system call for 25 ms (the
 // kernel sees that as off-CPU time of this span).
 func (s *service) inventory(w http.ResponseWriter, r *http.Request) {
-	ts := syscall.NsecToTimespec(int64(25 * time.Millisecond))
-	_ = syscall.Nanosleep(&ts, nil)
+	blockInKernel(25 * time.Millisecond)
 	var qty int
 	if err := s.db.GetContext(r.Context(), &qty, "SELECT qty FROM stock WHERE item = ?", r.PathValue("item")); err != nil || qty <= 0 {
 		http.Error(w, "none left", http.StatusNotFound)

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -63,6 +64,10 @@ func TestSpanAttribution(t *testing.T) {
 	}
 
 	var sc trace.SpanContext
+	// No GC may start by itself in the span "without GC" (allocation by
+	// the race detector or a parallel test binary's load could trigger one).
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runtime.GC()
 	s1 := time.Now()
 	time.Sleep(10 * time.Millisecond)
 	e1 := time.Now()

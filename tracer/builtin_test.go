@@ -164,3 +164,24 @@ func runChild(mode string) int {
 	}
 	return 0
 }
+
+// With the runtime probe on, the readers verdict builds carry the
+// go.schedule.duration histogram (OTel Go runtime semantic conventions).
+func TestScheduleDurationHistogramExposed(t *testing.T) {
+	t.Setenv("OTEL_METRICS_EXPORTER", "prometheus")
+	t.Setenv("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1")
+	t.Setenv("OTEL_EXPORTER_PROMETHEUS_PORT", "0")
+	tr, err := Start(context.Background(), WithConsoleFormat(ConsoleNone), WithoutGlobals(), WithEBPF(EBPFOff),
+		WithSpanExporter(tracetest.NewNoopExporter()), WithLogExporter(&memLogExporter{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, tr)
+	mc, _ := tr.Status().Component("metrics")
+	body := scrape(t, strings.TrimPrefix(mc.Detail, "prometheus "))
+	for _, want := range []string{"go_schedule_duration_seconds_bucket", "go_goroutine_count", "verdict_go_gc_pause_duration"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+}

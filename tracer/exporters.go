@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelruntime "go.opentelemetry.io/contrib/instrumentation/runtime"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -211,7 +212,7 @@ func (s *setup) metricReaders(ctx context.Context) ([]namedReader, string, error
 			return nil, "", fmt.Errorf("metrics: %s exporter: %w", c.name, err)
 		}
 		stats := s.newStats(semconv.SignalMetrics, "points", desc)
-		r := sdkmetric.NewPeriodicReader(&countingMetricExporter{Exporter: e, stats: stats})
+		r := sdkmetric.NewPeriodicReader(&countingMetricExporter{Exporter: e, stats: stats}, s.producers()...)
 		out = append(out, namedReader{reader: r, desc: desc, stats: stats})
 	}
 	return out, off, nil
@@ -222,7 +223,11 @@ func (s *setup) metricReaders(ctx context.Context) ([]namedReader, string, error
 // never collide).
 func (s *setup) startPrometheus(addr string) (namedReader, error) {
 	reg := prometheus.NewRegistry()
-	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+	popts := []otelprom.Option{otelprom.WithRegisterer(reg)}
+	for _, p := range s.metricProducers() {
+		popts = append(popts, otelprom.WithProducer(p))
+	}
+	exp, err := otelprom.New(popts...)
 	if err != nil {
 		return namedReader{}, fmt.Errorf("metrics: prometheus exporter: %w", err)
 	}
@@ -301,4 +306,25 @@ func (s *setup) logExporters(ctx context.Context) ([]namedLogExporter, string, e
 		out = append(out, namedLogExporter{exp: e, desc: desc})
 	}
 	return out, off, nil
+}
+
+// metricProducers are the producers added to the readers verdict builds
+// itself: with the runtime probe on, the contrib runtime producer, which
+// emits the one Go runtime semantic-convention metric the metric API cannot
+// express as an observable instrument: the go.schedule.duration histogram.
+// Readers given with WithMetricReader are built by the caller; pass
+// runtime.NewProducer() there with sdkmetric.WithProducer.
+func (s *setup) metricProducers() []sdkmetric.Producer {
+	if s.cfg.noRuntime {
+		return nil
+	}
+	return []sdkmetric.Producer{otelruntime.NewProducer()}
+}
+
+func (s *setup) producers() []sdkmetric.PeriodicReaderOption {
+	var out []sdkmetric.PeriodicReaderOption
+	for _, p := range s.metricProducers() {
+		out = append(out, sdkmetric.WithProducer(p))
+	}
+	return out
 }

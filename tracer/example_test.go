@@ -17,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/verdict-obs/verdict/probes/goruntime"
 	"github.com/verdict-obs/verdict/tracer"
 )
 
@@ -152,5 +153,40 @@ func ExampleTracer_Shutdown() {
 		if errors.As(err, &de) {
 			log.Printf("%s: %d %s lost", de.Signal, de.Total(), de.Unit)
 		}
+	}
+}
+
+// eBPF is on by default when the process may use it (EBPFAuto); require it
+// where kernel-side time is part of the contract, or turn it off.
+func ExampleWithEBPF() {
+	tr, err := tracer.Start(context.Background(),
+		tracer.WithServiceName("checkout"),
+		tracer.WithEBPF(tracer.EBPFRequired), // Start fails, saying what is missing, without CAP_BPF
+	)
+	if err != nil {
+		log.Printf("no eBPF here: %v", err)
+		return
+	}
+	defer tr.Shutdown(context.Background())
+	if c, ok := tr.Status().Component("ebpf"); ok {
+		log.Println(c.State) // on: spans get verdict.kernel.* and verdict.gc.stw.* attributes
+	}
+}
+
+// The Go runtime probe runs by default; its options tune it, and its
+// Snapshot is what the judge reads.
+func ExampleTracer_Runtime() {
+	tr, err := tracer.Start(context.Background(),
+		tracer.WithServiceName("checkout"),
+		tracer.WithRuntimeOptions(goruntime.WithFlightRecorder(5*time.Second, 16<<20)),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tr.Shutdown(context.Background())
+	if p := tr.Runtime(); p != nil {
+		s := p.Snapshot()
+		log.Printf("%d goroutines, live heap %d bytes", s.Goroutines, s.HeapLive)
+		_ = p.SaveFlightRecord("/tmp/checkout.trace") // the last seconds, for go tool trace
 	}
 }

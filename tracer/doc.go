@@ -64,4 +64,23 @@
 // hook that adds nothing costs no allocation. Probes given with [WithProbes]
 // are started by Start, shown in Status, and stopped by Shutdown; a probe
 // that also implements spanhook.Hook is registered as a hook once started.
+//
+// # Built-in probes
+//
+// Two probes run without being asked:
+//
+//   - "runtime" (package probes/goruntime, [WithRuntimeOptions],
+//     [WithoutRuntimeProbe]): Go runtime metrics without stopping the world,
+//     GC pauses attributed to the spans they interrupted
+//     (verdict.gc.pause.*), allocation hotspots, goroutine blocking causes;
+//     [Tracer.Runtime] hands out its Snapshot and flight recorder. With it,
+//     the readers verdict builds also carry go.schedule.duration.
+//   - "ebpf" ([WithEBPF], VERDICT_EBPF=auto|off|required): the kernel-time
+//     probe (probes/kernel: verdict.kernel.* on every span) and the
+//     stop-the-world probe (probes/gcstw: verdict.gc.stw.*), behind one
+//     preflight. [EBPFAuto], the default, degrades with one log line and the
+//     reason in Status ("ebpf: off: missing CAP_BPF and CAP_PERFMON ...");
+//     [EBPFRequired] makes Start fail with that reason (errors.Is
+//     os.ErrPermission or errors.ErrUnsupported); [EBPFOff] never touches
+//     the kernel.
 package tracer

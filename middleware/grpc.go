@@ -141,6 +141,13 @@ type rpcState struct {
 	ended    atomic.Bool
 	tpBuf    [w3c.TraceParentLen]byte
 	attrs    [10]attribute.KeyValue
+
+	// Client only: the outgoing metadata (see setOutgoing). mdVal, when
+	// set, answers metadata's outgoing key; raw, added and kv back it.
+	mdVal any
+	raw   rawMDLayout
+	added [1][]string
+	kv    [6]string
 }
 
 // Value implements context.Context.
@@ -150,6 +157,9 @@ func (st *rpcState) Value(k any) any {
 	}
 	if st.hasRemote && k == spanKey {
 		return &st.remote
+	}
+	if st.mdVal != nil && k == outgoingMD.key {
+		return st.mdVal
 	}
 	return st.Context.Value(k)
 }
@@ -380,9 +390,10 @@ func codeName(c grpccodes.Code) string {
 }
 
 // inject adds the trace context of ctx to the outgoing metadata. The
-// traceparent value is built in st's own buffer: st is never reused and the
-// bytes never change once written, so the string may alias them (one
-// allocation less per RPC than a string conversion).
+// traceparent value is built in st's own buffer and the pairs are kept in
+// st: st is never reused and the bytes never change once written, so the
+// strings may alias them and st can carry the metadata itself (see
+// setOutgoing; no allocation when the caller added no metadata).
 func (st *rpcState) inject(ctx context.Context, p propagation.TextMapPropagator, mode propMode) context.Context {
 	if mode&modeGeneric != 0 {
 		md := metadata.MD{}
@@ -398,7 +409,7 @@ func (st *rpcState) inject(ctx context.Context, p propagation.TextMapPropagator,
 		}
 		return metadata.AppendToOutgoingContext(ctx, kv...)
 	}
-	var kv [6]string
+	kv := &st.kv
 	n := 0
 	if mode&modeTraceContext != 0 {
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
@@ -418,6 +429,9 @@ func (st *rpcState) inject(ctx context.Context, p propagation.TextMapPropagator,
 		}
 	}
 	if n == 0 {
+		return ctx
+	}
+	if st.setOutgoing(kv[:n:n]) {
 		return ctx
 	}
 	return metadata.AppendToOutgoingContext(ctx, kv[:n]...)

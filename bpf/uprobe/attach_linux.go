@@ -133,6 +133,7 @@ func Attach(probes []Probe, opts *Options) (*Set, error) {
 
 	multi := features.HaveBPFLinkUprobeMulti() == nil
 	for _, group := range byProgram(resolved) {
+		var multiErr error
 		if multi {
 			l, err := attachMulti(ex, resolved, group)
 			if err == nil {
@@ -148,11 +149,15 @@ func Attach(probes []Probe, opts *Options) (*Set, error) {
 			}
 			// Most likely the program was not loaded for uprobe_multi
 			// (see PrepareSpec): one perf-event uprobe per instruction.
+			multiErr = err
 		}
 		for _, i := range group {
 			rp := &resolved[i]
 			links, err := attachPerf(ex, rp)
 			if err != nil {
+				if multiErr != nil { // say why the first way failed too
+					err = fmt.Errorf("%w (as uprobe_multi: %w)", err, multiErr)
+				}
 				err = fmt.Errorf("attach uprobe %s (%s): %w", rp.probe.Symbol, rp.probe.Placement, classify(err))
 				if rp.probe.Policy == Optional {
 					skipped = append(skipped, err)

@@ -18,7 +18,12 @@ type Probe struct {
 	Placement Placement
 	Program   *ebpf.Program
 	Policy    FailurePolicy
+	Cookie    uint64
 }
+
+// PrepareSpec leaves spec unchanged and reports false: uprobes exist only on
+// Linux.
+func PrepareSpec(spec *ebpf.CollectionSpec) bool { return false }
 
 // Options tunes [Attach]. A nil *Options means defaults.
 type Options struct {

@@ -19,6 +19,15 @@
 //     (the "push rbp" after the stack check on amd64), about twelve times
 //     cheaper than the single-stepped first instruction.
 //
+// Links: detaching a perf-event uprobe waits for about three RCU tasks-trace
+// grace periods in the kernel (~100 ms per probed instruction on our
+// machines), so a Set of a few probes took hundreds of milliseconds to
+// Close. A program loaded from a spec passed through [PrepareSpec] (Linux
+// 6.6+) gets all its instructions on one uprobe_multi link, which detaches
+// with one grace period; [Probe.Cookie] lets one program tell its probes
+// apart. Other programs, and older kernels, get one perf-event uprobe per
+// instruction. The cost of a hit is the same either way.
+//
 // Failures wrap [bpf.ErrNotSupported] (cannot work here) or [os.ErrPermission]
 // (missing privileges); callers test with errors.Is.
 package uprobe

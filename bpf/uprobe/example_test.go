@@ -42,3 +42,31 @@ func ExampleAttach() {
 		fmt.Println("running without:", err)
 	}
 }
+
+// Prepare a spec before loading it, so that all instructions probed by one
+// program share a single uprobe_multi link (fast to detach), and tell the
+// probes apart with cookies (bpf_get_attach_cookie in the program).
+func ExamplePrepareSpec() {
+	var spec *ebpf.CollectionSpec // from a bpf2go loadX() function
+	multi := uprobe.PrepareSpec(spec)
+
+	var objs struct {
+		Probe *ebpf.Program `ebpf:"probe"`
+	}
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer objs.Probe.Close()
+
+	set, err := uprobe.Attach([]uprobe.Probe{
+		{Symbol: "runtime.stopTheWorldWithSema", Placement: uprobe.Entry, Program: objs.Probe, Cookie: 1},
+		{Symbol: "runtime.startTheWorldWithSema", Placement: uprobe.Return, Program: objs.Probe, Cookie: 2},
+	}, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer set.Close()
+	fmt.Println("one link for both:", multi && set.Attached()[0].Multi)
+}

@@ -70,4 +70,8 @@ type Attachment struct {
 	// Emulated reports whether the kernel emulates every probed
 	// instruction (cheap) rather than single-stepping it.
 	Emulated bool
+	// Multi reports whether the probe shares one uprobe_multi link with
+	// the other probes of its program (see PrepareSpec) rather than having
+	// one perf-event uprobe per instruction; detaching is then much faster.
+	Multi bool
 }

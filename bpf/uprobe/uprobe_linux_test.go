@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf/features"
+
 	"github.com/verdict-obs/verdict/bpf"
 	"github.com/verdict-obs/verdict/bpf/uprobe/internal/counter"
 )
@@ -76,6 +78,106 @@ func loadCounter(t testing.TB) *counter.Objects {
 	requirePrivilege(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// loadCounterMulti loads the counter prepared for uprobe_multi links.
+func loadCounterMulti(t testing.TB) *counter.Objects {
+	t.Helper()
+	spec, err := counter.Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !PrepareSpec(spec) {
+		// Not there before Linux 6.6, or no privileges for the feature probe.
+		err := features.HaveBPFLinkUprobeMulti()
+		if err == nil {
+			t.Fatal("PrepareSpec changed nothing although uprobe_multi links work")
+		}
+		requirePrivilege(t, classify(err))
+	}
+	c, err := counter.LoadSpec(spec, uint32(os.Getpid()))
+	if err != nil && (errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM)) {
+		err = fmt.Errorf("%w: %w", os.ErrPermission, err)
+	}
+	requirePrivilege(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestProbesOfOneProgramShareOneLink checks the point of PrepareSpec: all
+// instructions of one program on a single uprobe_multi link (whose detach
+// waits for one grace period, not several per instruction), cookies telling
+// the probes apart, and nothing left behind by Close.
+func TestProbesOfOneProgramShareOneLink(t *testing.T) {
+	c := loadCounterMulti(t)
+	// Warm up: the feature probes cache their results (their fds close).
+	s, err := Attach([]Probe{{Symbol: targetSymbol, Program: c.Program()}}, nil)
+	requirePrivilege(t, err)
+	s.Close()
+
+	before := countFDs(t)
+	set, err := Attach([]Probe{
+		{Symbol: targetSymbol, Placement: Entry, Program: c.Program(), Cookie: 1},
+		{Symbol: targetSymbol, Placement: Return, Program: c.Program(), Cookie: 2},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during := countFDs(t); during != before+1 {
+		t.Errorf("fds during %d, before %d: want exactly one link", during, before)
+	}
+	att := set.Attached()
+	if len(att) != 2 || !att[0].Multi || !att[1].Multi || att[0].Placement != Entry || att[1].Placement != Return {
+		t.Fatalf("attached %+v, want entry and return on one uprobe_multi link", att)
+	}
+	if len(att[1].Offsets) < 2 {
+		t.Errorf("target has two return paths, got RET offsets %v", att[1].Offsets)
+	}
+	const calls = 1000
+	for i := range calls {
+		sink += target(i%3, 1) // both return paths
+	}
+	if got, want := c.CookieCounts(), [4]uint64{0, calls, calls, 0}; got != want {
+		t.Errorf("hits by cookie %v, want %v", got, want)
+	}
+	if own, foreign := c.Counts(); own != 2*calls || foreign != 0 {
+		t.Errorf("hits %d (foreign %d), want %d", own, foreign, 2*calls)
+	}
+	if err := set.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after := countFDs(t); after != before {
+		t.Fatalf("fds after Close %d, before %d", after, before)
+	}
+	c.Reset()
+	sink += target(1, 2)
+	if own, _ := c.Counts(); own != 0 {
+		t.Fatalf("%d hits after Close", own)
+	}
+}
+
+// TestCookiesOnPerfLinks checks cookies on the fallback: a program not
+// prepared for uprobe_multi gets one perf-event uprobe per instruction.
+func TestCookiesOnPerfLinks(t *testing.T) {
+	c := loadCounter(t)
+	set, err := Attach([]Probe{
+		{Symbol: targetSymbol, Placement: Entry, Program: c.Program(), Cookie: 1},
+		{Symbol: targetSymbol, Placement: Return, Program: c.Program(), Cookie: 3},
+	}, nil)
+	requirePrivilege(t, err)
+	defer set.Close()
+	for _, a := range set.Attached() {
+		if a.Multi {
+			t.Errorf("%+v on a uprobe_multi link, but the program was not prepared for it", a)
+		}
+	}
+	const calls = 100
+	for i := range calls {
+		sink += target(i%3, 1)
+	}
+	if got, want := c.CookieCounts(), [4]uint64{0, calls, 0, calls}; got != want {
+		t.Errorf("hits by cookie %v, want %v", got, want)
+	}
 }
 
 func TestEntryAndReturnFireOncePerCall(t *testing.T) {
@@ -194,7 +296,11 @@ func helperLoop() {
 // TestPIDFilter runs the same binary in a second process that calls the
 // probed function in a loop: none of its calls may reach our program.
 func TestPIDFilter(t *testing.T) {
-	c := loadCounter(t)
+	t.Run("perf", func(t *testing.T) { testPIDFilter(t, loadCounter(t)) })
+	t.Run("multi", func(t *testing.T) { testPIDFilter(t, loadCounterMulti(t)) })
+}
+
+func testPIDFilter(t *testing.T, c *counter.Objects) {
 	set, err := Attach([]Probe{{Symbol: targetSymbol, Placement: Entry, Program: c.Program()}}, nil)
 	requirePrivilege(t, err)
 	defer set.Close()
@@ -310,4 +416,32 @@ func BenchmarkUprobe(b *testing.B) {
 	b.Run("entry-emulated", func(b *testing.B) { benchmarkPlacement(b, Entry, true) })
 	b.Run("entry-first-instruction", func(b *testing.B) { benchmarkPlacement(b, EntryFirstInstruction, true) })
 	b.Run("return", func(b *testing.B) { benchmarkPlacement(b, Return, true) })
+}
+
+// BenchmarkAttachClose measures one Attach and Close of an entry and a return
+// probe: with one perf-event uprobe per instruction, each detach waits for
+// RCU grace periods; a uprobe_multi link waits once.
+func BenchmarkAttachClose(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		load func(testing.TB) *counter.Objects
+	}{{"perf", loadCounter}, {"multi", loadCounterMulti}} {
+		b.Run(mode.name, func(b *testing.B) {
+			c := mode.load(b)
+			probes := []Probe{
+				{Symbol: targetSymbol, Placement: Entry, Program: c.Program()},
+				{Symbol: targetSymbol, Placement: Return, Program: c.Program()},
+			}
+			links := 0
+			for b.Loop() {
+				set, err := Attach(probes, nil)
+				requirePrivilege(b, err)
+				links = len(set.links)
+				if err := set.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(links), "links")
+		})
+	}
 }

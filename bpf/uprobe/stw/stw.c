@@ -4,9 +4,13 @@
 /*
  * Exact stop-the-world windows of the Go runtime, for one process.
  *
- * stw_begin sits at the entry of runtime.stopTheWorldWithSema (on the
- * instruction after the stack check, which the kernel emulates) and
- * stw_end on every RET of runtime.startTheWorldWithSema. The runtime
+ * One program, stw_probe, sits at the entry of runtime.stopTheWorldWithSema
+ * (on the instruction after the stack check, which the kernel emulates;
+ * attach cookie STW_COOKIE_BEGIN) and on every RET of
+ * runtime.startTheWorldWithSema (cookie STW_COOKIE_END). One program for
+ * both lets user space attach every instruction with a single uprobe_multi
+ * link: detaching then waits for one RCU tasks-trace grace period instead
+ * of several per perf-event uprobe (~100 ms each here). The runtime
  * serialises stops (worldsema), so one pending window is enough. Each
  * completed window goes to a ring buffer without waking the reader; user
  * space drains it on a timer. Nothing is ever blocked or retried: a full
@@ -49,21 +53,19 @@ static __always_inline int ours(void)
 	return 0;
 }
 
-SEC("uprobe")
-int stw_begin(struct pt_regs *ctx)
+/* Attach cookies; stw_linux.go has the same values. */
+#define STW_COOKIE_BEGIN 1
+#define STW_COOKIE_END 2
+
+static __always_inline int stw_begin(struct pt_regs *ctx)
 {
-	if (!ours())
-		return 0;
 	pending_reason = (__u32)(GO_PARAM1(ctx) & 0xff); /* reason stwReason (uint8) */
 	pending_start = bpf_ktime_get_ns();
 	return 0;
 }
 
-SEC("uprobe")
-int stw_end(struct pt_regs *ctx)
+static __always_inline int stw_end(void)
 {
-	if (!ours())
-		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	__u64 start = pending_start;
 	if (start == 0) {
@@ -83,5 +85,19 @@ int stw_end(struct pt_regs *ctx)
 	e->reason = pending_reason;
 	e->pad = 0;
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+SEC("uprobe")
+int stw_probe(struct pt_regs *ctx)
+{
+	if (!ours())
+		return 0;
+	switch (bpf_get_attach_cookie(ctx)) {
+	case STW_COOKIE_BEGIN:
+		return stw_begin(ctx);
+	case STW_COOKIE_END:
+		return stw_end();
+	}
 	return 0;
 }

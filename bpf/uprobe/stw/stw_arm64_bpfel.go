@@ -26,8 +26,7 @@ type stwStwEvent struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	stwMapStwEvents      = "stw_events"
-	stwProgStwBegin      = "stw_begin"
-	stwProgStwEnd        = "stw_end"
+	stwProgStwProbe      = "stw_probe"
 	stwVarForeign        = "foreign"
 	stwVarLost           = "lost"
 	stwVarPendingReason  = "pending_reason"
@@ -80,8 +79,7 @@ type stwSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type stwProgramSpecs struct {
-	StwBegin *ebpf.ProgramSpec `ebpf:"stw_begin"`
-	StwEnd   *ebpf.ProgramSpec `ebpf:"stw_end"`
+	StwProbe *ebpf.ProgramSpec `ebpf:"stw_probe"`
 }
 
 // stwMapSpecs contains maps before they are loaded into the kernel.
@@ -152,14 +150,12 @@ type stwVariables struct {
 //
 // It can be passed to loadStwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type stwPrograms struct {
-	StwBegin *ebpf.Program `ebpf:"stw_begin"`
-	StwEnd   *ebpf.Program `ebpf:"stw_end"`
+	StwProbe *ebpf.Program `ebpf:"stw_probe"`
 }
 
 func (p *stwPrograms) Close() error {
 	return _StwClose(
-		p.StwBegin,
-		p.StwEnd,
+		p.StwProbe,
 	)
 }
 

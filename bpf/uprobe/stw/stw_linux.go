@@ -18,6 +18,12 @@ import (
 	"github.com/verdict-obs/verdict/bpf/uprobe"
 )
 
+// Attach cookies telling stw_probe which probe fired (STW_COOKIE_* in stw.c).
+const (
+	cookieBegin = 1
+	cookieEnd   = 2
+)
+
 // Options tunes [Open]. A nil *Options means defaults.
 type Options struct {
 	// StopPlacement places the probe on runtime.stopTheWorldWithSema. The
@@ -64,6 +70,11 @@ func Open(opts *Options) (*Tracer, error) {
 		return nil, fmt.Errorf("set target tgid: %w", err)
 	}
 
+	// One link for every probed instruction where the kernel allows it:
+	// detaching a perf-event uprobe waits for RCU grace periods, ~100 ms
+	// per instruction here, a uprobe_multi link waits once.
+	uprobe.PrepareSpec(spec)
+
 	t := &Tracer{counted: tgid != 0}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		if errors.Is(err, os.ErrPermission) {
@@ -72,8 +83,8 @@ func Open(opts *Options) (*Tracer, error) {
 		return nil, fmt.Errorf("load stw programs: %w", classify(err))
 	}
 	t.set, err = uprobe.Attach([]uprobe.Probe{
-		{Symbol: SymbolStop, Placement: opts.StopPlacement, Program: t.objs.StwBegin, Policy: uprobe.Required},
-		{Symbol: SymbolStart, Placement: uprobe.Return, Program: t.objs.StwEnd, Policy: uprobe.Required},
+		{Symbol: SymbolStop, Placement: opts.StopPlacement, Program: t.objs.StwProbe, Cookie: cookieBegin, Policy: uprobe.Required},
+		{Symbol: SymbolStart, Placement: uprobe.Return, Program: t.objs.StwProbe, Cookie: cookieEnd, Policy: uprobe.Required},
 	}, nil)
 	if err != nil {
 		t.objs.Close()

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cilium/ebpf/features"
+
 	"github.com/verdict-obs/verdict/bpf"
 )
 
@@ -102,6 +104,28 @@ func TestWindowsFromRuntimeGC(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	for _, a := range tr.Attached() {
-		t.Logf("%s %s offsets %v emulated %v", a.Symbol, a.Placement, a.Offsets, a.Emulated)
+		t.Logf("%s %s offsets %v emulated %v multi %v", a.Symbol, a.Placement, a.Offsets, a.Emulated, a.Multi)
+	}
+}
+
+// TestOneLink checks that where the kernel has uprobe_multi links, both
+// probes share one: Close then waits for one RCU grace period instead of
+// several per probed instruction (~100 ms each, which made Close take
+// ~200 ms).
+func TestOneLink(t *testing.T) {
+	if err := features.HaveBPFLinkUprobeMulti(); err != nil {
+		requirePrivilege(t, classify(err))
+	}
+	tr, err := Open(nil)
+	requirePrivilege(t, err)
+	defer tr.Close()
+	att := tr.Attached()
+	if len(att) != 2 {
+		t.Fatalf("attached %+v, want 2 probes", att)
+	}
+	for _, a := range att {
+		if !a.Multi {
+			t.Errorf("%s (%s) is not on the shared uprobe_multi link", a.Symbol, a.Placement)
+		}
 	}
 }

@@ -13,10 +13,19 @@ type Objects struct{ objs counterObjects }
 
 // Load loads the program; hits from process tgid count as own.
 func Load(tgid uint32) (*Objects, error) {
-	spec, err := loadCounter()
+	spec, err := Spec()
 	if err != nil {
 		return nil, err
 	}
+	return LoadSpec(spec, tgid)
+}
+
+// Spec returns the program's spec, for changes before LoadSpec.
+func Spec() (*ebpf.CollectionSpec, error) { return loadCounter() }
+
+// LoadSpec loads the program from spec (from Spec); hits from process tgid
+// count as own.
+func LoadSpec(spec *ebpf.CollectionSpec, tgid uint32) (*Objects, error) {
 	if err := spec.Variables[counterVarTargetTgid].Set(tgid); err != nil {
 		return nil, err
 	}
@@ -37,10 +46,18 @@ func (o *Objects) Counts() (own, foreign uint64) {
 	return own, foreign
 }
 
-// Reset zeroes both counters.
+// CookieCounts returns own hits by attach cookie; index 3 also counts
+// cookies above 3.
+func (o *Objects) CookieCounts() (c [4]uint64) {
+	_ = o.objs.CookieHits.Get(&c)
+	return c
+}
+
+// Reset zeroes the counters.
 func (o *Objects) Reset() {
 	_ = o.objs.Hits.Set(uint64(0))
 	_ = o.objs.Foreign.Set(uint64(0))
+	_ = o.objs.CookieHits.Set([4]uint64{})
 }
 
 // Close releases the program and its maps.

@@ -17,6 +17,7 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	counterProgCount     = "count"
+	counterVarCookieHits = "cookie_hits"
 	counterVarForeign    = "foreign"
 	counterVarHits       = "hits"
 	counterVarTargetTgid = "target_tgid"
@@ -77,6 +78,7 @@ type counterMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type counterVariableSpecs struct {
+	CookieHits *ebpf.VariableSpec `ebpf:"cookie_hits"`
 	Foreign    *ebpf.VariableSpec `ebpf:"foreign"`
 	Hits       *ebpf.VariableSpec `ebpf:"hits"`
 	TargetTgid *ebpf.VariableSpec `ebpf:"target_tgid"`
@@ -112,6 +114,7 @@ func (m *counterMaps) Close() error {
 //
 // It can be passed to loadCounterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type counterVariables struct {
+	CookieHits *ebpf.Variable `ebpf:"cookie_hits"`
 	Foreign    *ebpf.Variable `ebpf:"foreign"`
 	Hits       *ebpf.Variable `ebpf:"hits"`
 	TargetTgid *ebpf.Variable `ebpf:"target_tgid"`

@@ -120,6 +120,7 @@ func BenchmarkHTTPThroughMiddleware(b *testing.B) {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
+			b.StopTimer() // Start and Shutdown (detaching uprobes) are not per-request costs
 		})
 	}
 }

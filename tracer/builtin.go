@@ -71,6 +71,18 @@ func WithRuntimeOptions(opts ...goruntime.Option) Option {
 	})
 }
 
+// WithKernelOptions passes options to the eBPF kernel-time probe (package
+// probes/kernel), e.g. kernel.WithoutSyscallTracing, which keeps off-CPU and
+// run-queue time but detaches the system-call tracepoints (while attached,
+// every system call on the host passes through them). The tracer sets the
+// meter provider.
+func WithKernelOptions(opts ...kernel.Option) Option {
+	return optionFunc(func(c config) config {
+		c.kernelOpts = append(c.kernelOpts, opts...)
+		return c
+	})
+}
+
 // WithoutRuntimeProbe turns the Go runtime probe off: no runtime metrics, no
 // GC pause attribution, no hotspot or blocking analysis.
 func WithoutRuntimeProbe() Option {
@@ -108,7 +120,7 @@ func (s *setup) builtinProbes(mp metric.MeterProvider) []probeEntry {
 		mode = s.env.ebpf
 	}
 	if mode != EBPFOff {
-		e := newEBPFProbe(mp, s.t.diag)
+		e := newEBPFProbe(mp, s.t.diag, s.cfg)
 		policy := probes.FailOpen
 		if mode == EBPFRequired {
 			policy = probes.FailClosed
@@ -132,10 +144,10 @@ type ebpfProbe struct {
 	status probes.Status
 }
 
-func newEBPFProbe(mp metric.MeterProvider, diag *slog.Logger) *ebpfProbe {
+func newEBPFProbe(mp metric.MeterProvider, diag *slog.Logger, cfg config) *ebpfProbe {
 	return &ebpfProbe{
 		mp:     mp,
-		kOpt:   []kernel.Option{kernel.WithMeterProvider(mp)},
+		kOpt:   append([]kernel.Option{kernel.WithMeterProvider(mp)}, cfg.kernelOpts...),
 		stw:    gcstw.New(gcstw.WithMeterProvider(mp), gcstw.WithLogger(diag)),
 		status: probes.Status{Name: "ebpf", State: probes.StateOff, Reason: "not started"},
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/verdict-obs/verdict/internal/semconv"
 	"github.com/verdict-obs/verdict/probes"
+	"github.com/verdict-obs/verdict/probes/kernel"
 )
 
 // needRoot skips without root, except under CI=true, where the privileged
@@ -145,5 +146,29 @@ func TestEBPFUnprivileged(t *testing.T) {
 	}
 	if r.RequiredErr == "" || !r.RequiredPerm || !strings.Contains(r.RequiredErr, "CAP_BPF") {
 		t.Errorf("EBPFRequired without privileges: err %q (is ErrPermission: %v), want a permission error naming CAP_BPF", r.RequiredErr, r.RequiredPerm)
+	}
+}
+
+// WithKernelOptions reaches the kernel probe: without system call tracing,
+// off-CPU time of a blocking call is still attributed, system calls are not
+// counted.
+func TestEBPFWithoutSyscallTracing(t *testing.T) {
+	needRoot(t)
+	tr, exp := startBuiltin(t, WithEBPF(EBPFRequired), WithoutRuntimeProbe(), WithKernelOptions(kernel.WithoutSyscallTracing()))
+	defer shutdown(t, tr)
+	func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		_, span := tr.TracerProvider().Tracer("test").Start(context.Background(), "sleep")
+		ts := syscall.Timespec{Nsec: int64(30 * time.Millisecond)}
+		syscall.Nanosleep(&ts, nil)
+		span.End()
+	}()
+	a := spanAttrs(t, tr, exp, "sleep")
+	if v, _ := a.Value(semconv.AttrKernelOffCPUDuration); v.AsFloat64() < 0.025 {
+		t.Errorf("off-CPU = %v without syscall tracing, want about 0.03", v.Emit())
+	}
+	if v, ok := a.Value(semconv.AttrKernelSyscallCount); ok && v.AsInt64() != 0 {
+		t.Errorf("syscalls counted without syscall tracing: %v", v.Emit())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/verdict-obs/verdict/internal/spanhook"
 	"github.com/verdict-obs/verdict/probes"
 	"github.com/verdict-obs/verdict/probes/goruntime"
+	"github.com/verdict-obs/verdict/probes/kernel"
 )
 
 // Option configures [Start]. Options are applied in order; where two set the
@@ -92,6 +93,7 @@ type config struct {
 	ebpf        EBPFMode
 	ebpfSet     bool
 	runtimeOpts []goruntime.Option
+	kernelOpts  []kernel.Option
 	noRuntime   bool
 
 	batch batchLimits

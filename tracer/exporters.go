@@ -91,54 +91,88 @@ func (s *setup) httpURL(path string) string {
 	return strings.TrimRight(s.cfg.otlpEndpoint, "/") + path
 }
 
-type namedSpanExporter struct {
-	exp  sdktrace.SpanExporter
+// named is an exporter with the description Status shows for it.
+type named[E any] struct {
+	exp  E
 	desc string
 }
 
-func (s *setup) spanExporters(ctx context.Context) ([]namedSpanExporter, string, error) {
-	if len(s.cfg.spanExporters) > 0 {
-		out := make([]namedSpanExporter, 0, len(s.cfg.spanExporters))
-		for _, e := range s.cfg.spanExporters {
-			out = append(out, namedSpanExporter{exp: e, desc: fmt.Sprintf("%T", e)})
+type (
+	namedSpanExporter = named[sdktrace.SpanExporter]
+	namedLogExporter  = named[sdklog.Exporter]
+)
+
+// exporters resolves the exporters of one signal: those given by option,
+// else those the signal's OTEL_*_EXPORTER variable names (otlp by default),
+// each built by build.
+func exporters[E any](s *setup, signal string, given []E, env []string, build func(choice string) (E, string, error)) ([]named[E], string, error) {
+	if len(given) > 0 {
+		out := make([]named[E], 0, len(given))
+		for _, e := range given {
+			out = append(out, named[E]{exp: e, desc: fmt.Sprintf("%T", e)})
 		}
 		return out, "", nil
 	}
-	choices, off := s.choose(semconv.SignalTraces, s.env.tracesExporters, "otlp", "console")
-	var out []namedSpanExporter
+	choices, off := s.choose(signal, env, "otlp", "console")
+	var out []named[E]
 	for _, c := range choices {
-		var (
-			e    sdktrace.SpanExporter
-			desc string
-			err  error
-		)
-		switch c.name {
-		case "otlp":
-			p := s.protocol(semconv.SignalTraces)
-			desc = s.otlpDesc(semconv.SignalTraces, p)
-			if p == ProtocolGRPC {
-				var opts []otlptracegrpc.Option
-				if s.cfg.otlpEndpoint != "" {
-					opts = append(opts, otlptracegrpc.WithEndpointURL(s.cfg.otlpEndpoint))
-				}
-				e, err = otlptracegrpc.New(ctx, opts...)
-			} else {
-				var opts []otlptracehttp.Option
-				if s.cfg.otlpEndpoint != "" {
-					opts = append(opts, otlptracehttp.WithEndpointURL(s.httpURL("/v1/traces")))
-				}
-				e, err = otlptracehttp.New(ctx, opts...)
-			}
-		case "console":
-			desc = "console (stdout)"
-			e, err = stdouttrace.New(stdouttrace.WithWriter(os.Stdout))
-		}
+		e, desc, err := build(c.name)
 		if err != nil {
-			return nil, "", fmt.Errorf("traces: %s exporter: %w", c.name, err)
+			return nil, "", fmt.Errorf("%s: %s exporter: %w", signal, c.name, err)
 		}
-		out = append(out, namedSpanExporter{exp: e, desc: desc})
+		out = append(out, named[E]{exp: e, desc: desc})
 	}
 	return out, off, nil
+}
+
+func (s *setup) spanExporters(ctx context.Context) ([]namedSpanExporter, string, error) {
+	return exporters(s, semconv.SignalTraces, s.cfg.spanExporters, s.env.tracesExporters, func(choice string) (sdktrace.SpanExporter, string, error) {
+		if choice == "console" {
+			e, err := stdouttrace.New(stdouttrace.WithWriter(os.Stdout))
+			return e, "console (stdout)", err
+		}
+		p := s.protocol(semconv.SignalTraces)
+		desc := s.otlpDesc(semconv.SignalTraces, p)
+		if p == ProtocolGRPC {
+			var opts []otlptracegrpc.Option
+			if s.cfg.otlpEndpoint != "" {
+				opts = append(opts, otlptracegrpc.WithEndpointURL(s.cfg.otlpEndpoint))
+			}
+			e, err := otlptracegrpc.New(ctx, opts...)
+			return e, desc, err
+		}
+		var opts []otlptracehttp.Option
+		if s.cfg.otlpEndpoint != "" {
+			opts = append(opts, otlptracehttp.WithEndpointURL(s.httpURL("/v1/traces")))
+		}
+		e, err := otlptracehttp.New(ctx, opts...)
+		return e, desc, err
+	})
+}
+
+func (s *setup) logExporters(ctx context.Context) ([]namedLogExporter, string, error) {
+	return exporters(s, semconv.SignalLogs, s.cfg.logExporters, s.env.logsExporters, func(choice string) (sdklog.Exporter, string, error) {
+		if choice == "console" {
+			e, err := stdoutlog.New(stdoutlog.WithWriter(os.Stdout))
+			return e, "console (stdout)", err
+		}
+		p := s.protocol(semconv.SignalLogs)
+		desc := s.otlpDesc(semconv.SignalLogs, p)
+		if p == ProtocolGRPC {
+			var opts []otlploggrpc.Option
+			if s.cfg.otlpEndpoint != "" {
+				opts = append(opts, otlploggrpc.WithEndpointURL(s.cfg.otlpEndpoint))
+			}
+			e, err := otlploggrpc.New(ctx, opts...)
+			return e, desc, err
+		}
+		var opts []otlploghttp.Option
+		if s.cfg.otlpEndpoint != "" {
+			opts = append(opts, otlploghttp.WithEndpointURL(s.httpURL("/v1/logs")))
+		}
+		e, err := otlploghttp.New(ctx, opts...)
+		return e, desc, err
+	})
 }
 
 type namedReader struct {
@@ -256,56 +290,6 @@ func (s *setup) startPrometheus(addr string) (namedReader, error) {
 		return nil
 	})
 	return namedReader{reader: exp, desc: "prometheus " + url}, nil
-}
-
-type namedLogExporter struct {
-	exp  sdklog.Exporter
-	desc string
-}
-
-func (s *setup) logExporters(ctx context.Context) ([]namedLogExporter, string, error) {
-	if len(s.cfg.logExporters) > 0 {
-		out := make([]namedLogExporter, 0, len(s.cfg.logExporters))
-		for _, e := range s.cfg.logExporters {
-			out = append(out, namedLogExporter{exp: e, desc: fmt.Sprintf("%T", e)})
-		}
-		return out, "", nil
-	}
-	choices, off := s.choose(semconv.SignalLogs, s.env.logsExporters, "otlp", "console")
-	var out []namedLogExporter
-	for _, c := range choices {
-		var (
-			e    sdklog.Exporter
-			desc string
-			err  error
-		)
-		switch c.name {
-		case "otlp":
-			p := s.protocol(semconv.SignalLogs)
-			desc = s.otlpDesc(semconv.SignalLogs, p)
-			if p == ProtocolGRPC {
-				var opts []otlploggrpc.Option
-				if s.cfg.otlpEndpoint != "" {
-					opts = append(opts, otlploggrpc.WithEndpointURL(s.cfg.otlpEndpoint))
-				}
-				e, err = otlploggrpc.New(ctx, opts...)
-			} else {
-				var opts []otlploghttp.Option
-				if s.cfg.otlpEndpoint != "" {
-					opts = append(opts, otlploghttp.WithEndpointURL(s.httpURL("/v1/logs")))
-				}
-				e, err = otlploghttp.New(ctx, opts...)
-			}
-		case "console":
-			desc = "console (stdout)"
-			e, err = stdoutlog.New(stdoutlog.WithWriter(os.Stdout))
-		}
-		if err != nil {
-			return nil, "", fmt.Errorf("logs: %s exporter: %w", c.name, err)
-		}
-		out = append(out, namedLogExporter{exp: e, desc: desc})
-	}
-	return out, off, nil
 }
 
 // metricProducers are the producers added to the readers verdict builds

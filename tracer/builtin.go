@@ -192,7 +192,7 @@ func (e *ebpfProbe) Start(ctx context.Context) error {
 	pf := bpf.Check()
 	if !pf.OK() {
 		e.setStatus(probes.StateOff, pf.Reason)
-		return fmt.Errorf("ebpf: %w", pf.Err)
+		return &reasonError{reason: pf.Reason, err: pf.Err}
 	}
 	var errs []error
 	var reasons []string
@@ -224,7 +224,7 @@ func (e *ebpfProbe) Start(ctx context.Context) error {
 	switch {
 	case len(started) == 0:
 		e.setStatus(probes.StateOff, strings.Join(reasons, "; "))
-		return fmt.Errorf("ebpf: %w", errors.Join(errs...))
+		return &reasonError{reason: strings.Join(reasons, "; "), err: errors.Join(errs...)}
 	case len(errs) > 0:
 		e.setStatus(probes.StateDegraded, strings.Join(reasons, "; "))
 	default:
@@ -270,3 +270,14 @@ func (e *ebpfProbe) Shutdown(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// reasonError reads as the short reason a person needs ("missing CAP_BPF
+// ...") and unwraps to the error that says what kind it is
+// (os.ErrPermission, errors.ErrUnsupported).
+type reasonError struct {
+	reason string
+	err    error
+}
+
+func (e *reasonError) Error() string { return e.reason }
+func (e *reasonError) Unwrap() error { return e.err }

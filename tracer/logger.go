@@ -34,7 +34,9 @@ func (h *traceHandler) Enabled(ctx context.Context, l slog.Level) bool {
 
 func (h *traceHandler) Handle(ctx context.Context, r slog.Record) error {
 	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsValid() {
+	if !sc.IsValid() || hasTraceID(r) {
+		// Instrumentation that logs the IDs itself (sqlxprobe's slow-query
+		// record, for one) keeps its own; they are not repeated.
 		return h.next.Handle(ctx, r)
 	}
 	ids := [2]slog.Attr{
@@ -99,4 +101,14 @@ func (h *levelHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h *levelHandler) WithGroup(name string) slog.Handler {
 	return &levelHandler{level: h.level, next: h.next.WithGroup(name)}
+}
+
+// hasTraceID reports whether the record carries a top-level trace_id already.
+func hasTraceID(r slog.Record) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == semconv.LogKeyTraceID
+		return !found
+	})
+	return found
 }

@@ -777,3 +777,26 @@ func TestProbeThatIsAHookIsRegistered(t *testing.T) {
 		t.Errorf("probe-hook that failed to start saw %d starts, want 0", s)
 	}
 }
+
+// A record that carries its own trace_id (as sqlxprobe's slow-query record
+// does) does not get a second pair of IDs.
+func TestLoggerDoesNotRepeatTraceID(t *testing.T) {
+	extra := newCapture()
+	var console bytes.Buffer
+	tr, err := Start(context.Background(), quiet(), WithoutGlobals(), WithLogHandler(extra),
+		WithConsoleFormat(ConsoleText), WithConsoleWriter(&console),
+		WithSpanExporter(tracetest.NewNoopExporter()), WithMetricReader(sdkmetric.NewManualReader()), WithLogExporter(&memLogExporter{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, tr)
+	ctx, span := tr.TracerProvider().Tracer("test").Start(context.Background(), "op")
+	defer span.End()
+	id := span.SpanContext().TraceID().String()
+	tr.Logger().InfoContext(ctx, "own ids", "trace_id", id, "span_id", span.SpanContext().SpanID().String())
+	tr.Logger().InfoContext(ctx, "added ids")
+	out := console.String()
+	if n := strings.Count(out, "trace_id="+id); n != 2 {
+		t.Errorf("console has trace_id %d times for two records, want 2:\n%s", n, out)
+	}
+}

@@ -3,13 +3,17 @@ package main
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/verdict-obs/verdict/probes/goruntime"
 )
 
 func printRuntime(out io.Writer, s goruntime.Snapshot) {
-	fmt.Fprintf(out, "goroutines %d, GC cycles %d, live heap %.1f MiB (goal %.1f MiB), allocating %.1f MiB/s, GC CPU %.1f%%\n",
-		s.Goroutines, s.GCCycles, mib(s.HeapLive), mib(s.HeapGoal), s.AllocRate/(1<<20), 100*s.GCCPUFraction)
+	fmt.Fprintf(out, "goroutines %d, GC cycles %d, live heap %.1f MiB (goal %.1f MiB), GC CPU %.1f%%\n",
+		s.Goroutines, s.GCCycles, mib(s.HeapLive), mib(s.HeapGoal), 100*s.GCCPUFraction)
+	if h := s.Hotspots; !h.Time.IsZero() {
+		fmt.Fprintf(out, "allocating %.1f MiB/s over the last %s\n", h.TotalBytesPerSecond/(1<<20), h.Interval.Round(time.Millisecond))
+	}
 	if s.GCPauses > 0 {
 		fmt.Fprintf(out, "GC pauses in the last %s: %d, longest %s\n", s.RateWindow, s.GCPauses, s.GCPauseMax)
 	}

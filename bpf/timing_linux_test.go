@@ -379,6 +379,26 @@ func TestTimingNoSyscalls(t *testing.T) {
 	}
 }
 
+// interruptThread sends SIGURG (the Go runtime's preemption signal, which
+// the runtime ignores when nothing asked for a preemption) to thread tid
+// every interval until stop is closed, then reports how many it sent.
+func interruptThread(tid int, interval time.Duration, stop <-chan struct{}, sent chan<- int) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	n := 0
+	for {
+		select {
+		case <-stop:
+			sent <- n
+			return
+		case <-tick.C:
+			if unix.Tgkill(os.Getpid(), tid, unix.SIGURG) == nil {
+				n++
+			}
+		}
+	}
+}
+
 // TestSleepBlockedResumesAfterSignal: the nanosleep used by calibration and
 // by the tests above blocks for the whole duration even when signals
 // interrupt it, as the Go runtime's preemption signal (SIGURG) does.
@@ -398,24 +418,16 @@ func TestSleepBlockedResumesAfterSignal(t *testing.T) {
 		intr := sleepBlocked(d)
 		done <- result{time.Since(t0), intr}
 	}()
-	target := <-tid
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case r := <-done:
-			t.Logf("slept %v, interrupted %d times", r.slept, r.intr)
-			if r.slept < d {
-				t.Errorf("slept %v, want at least %v", r.slept, d)
-			}
-			if r.intr == 0 {
-				t.Error("no signal interrupted the sleep: the test proved nothing")
-			}
-			return
-		case <-tick.C:
-			if err := unix.Tgkill(os.Getpid(), target, unix.SIGURG); err != nil {
-				t.Fatalf("tgkill: %v", err)
-			}
-		}
+	stop := make(chan struct{})
+	sent := make(chan int)
+	go interruptThread(<-tid, 2*time.Millisecond, stop, sent)
+	r := <-done
+	close(stop)
+	t.Logf("slept %v, interrupted %d times (%d signals sent)", r.slept, r.intr, <-sent)
+	if r.slept < d {
+		t.Errorf("slept %v, want at least %v", r.slept, d)
+	}
+	if r.intr == 0 {
+		t.Error("no signal interrupted the sleep: the test proved nothing")
 	}
 }

@@ -153,9 +153,8 @@ func (t *Timing) calibrateSched(key func() uintptr) error {
 		defer runtime.UnlockOSThread()
 		span := [8]byte{'c', 'a', 'l', 'i', 'b', 'r', 'a', 't'}
 		t.tab.begin(uint64(key()), [16]byte{'v', 'e', 'r', 'd', 'i', 'c', 't'}, span)
-		ts := unix.NsecToTimespec(int64(each))
 		for range sleeps {
-			unix.Nanosleep(&ts, nil)
+			sleepBlocked(each)
 		}
 		c, _ := t.tab.end(span)
 		done <- c
@@ -166,6 +165,25 @@ func (t *Timing) calibrateSched(key func() uintptr) error {
 			c.OffCPU, sleeps*each, ErrNotSupported)
 	}
 	return nil
+}
+
+// sleepBlocked blocks the calling thread in nanosleep for d, resuming with
+// the remaining time whenever a signal interrupts it. The Go runtime signals
+// threads on its own (SIGURG to preempt a goroutine it saw running, e.g. to
+// scan its stack during GC); a signal that lands while the thread enters
+// nanosleep makes the call return EINTR at once, before it ever blocked, and
+// calibration would then find nothing to attribute. It returns how many
+// times the sleep was interrupted.
+func sleepBlocked(d time.Duration) (interrupts int) {
+	ts := unix.NsecToTimespec(int64(d))
+	for {
+		var rem unix.Timespec
+		if err := unix.Nanosleep(&ts, &rem); err != unix.EINTR {
+			return interrupts
+		}
+		interrupts++
+		ts = rem
+	}
 }
 
 // asUnsupported wraps err with ErrNotSupported unless it is a permission

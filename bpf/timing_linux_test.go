@@ -118,17 +118,16 @@ func TestTimingAttribution(t *testing.T) {
 	}
 	f.Sync()
 	f.Close()
-	ts := syscall.Timespec{Nsec: int64(50 * time.Millisecond)}
 	t0 := time.Now()
-	syscall.Nanosleep(&ts, nil)
+	intr := sleepBlocked(50 * time.Millisecond)
 	slept := time.Since(t0)
 	c, ok := tm.End(span(1))
 	if !ok {
 		t.Fatal("End: false")
 	}
-	t.Logf("%+v", c)
-	if got := c.Syscalls[SyscallOther]; got < calls+1 || got > calls+50 {
-		t.Errorf("other syscalls = %d, want about %d (getppid + nanosleep)", got, calls+1)
+	t.Logf("%+v (nanosleep interrupted %d times)", c, intr)
+	if got, want := c.Syscalls[SyscallOther], uint64(calls+1+intr); got < want || got > want+50 {
+		t.Errorf("other syscalls = %d, want about %d (getppid + nanosleep)", got, want)
 	}
 	if got := c.Syscalls[SyscallFile]; got < 10 {
 		t.Errorf("file syscalls = %d, want >= 10 (open, 8 writes, fsync, close)", got)
@@ -323,8 +322,7 @@ func TestStaleThreadStateIsIgnored(t *testing.T) {
 		defer runtime.UnlockOSThread()
 		tm.Begin(trace(4), span(4))
 		close(inSleep)
-		ts := syscall.Timespec{Nsec: int64(60 * time.Millisecond)}
-		syscall.Nanosleep(&ts, nil) // span 4 ends during this call
+		sleepBlocked(60 * time.Millisecond) // span 4 ends during this call
 		<-ended
 		tm.Begin(trace(5), span(5))
 		<-park // parked in the runtime: the locked thread sleeps on g0
@@ -361,8 +359,9 @@ func TestTimingNoSyscalls(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	tm.Begin(trace(6), span(6))
-	ts := syscall.Timespec{Nsec: int64(50 * time.Millisecond)}
-	syscall.Nanosleep(&ts, nil)
+	// Blocked for the whole 50ms even when a signal interrupts nanosleep
+	// (an EINTR before the thread blocked once made this span empty).
+	intr := sleepBlocked(50 * time.Millisecond)
 	for range 1000 {
 		unix.Getppid()
 	}
@@ -371,11 +370,64 @@ func TestTimingNoSyscalls(t *testing.T) {
 	tm.Begin(trace(6), span(7))
 	time.Sleep(50 * time.Millisecond) // parks: the thread sleeps on g0
 	parked, _ := tm.End(span(7))
-	t.Logf("nanosleep: %+v; time.Sleep: %+v", blocked, parked)
+	t.Logf("nanosleep (interrupted %d times): %+v; time.Sleep: %+v", intr, blocked, parked)
 	if blocked.OffCPU < 45*time.Millisecond || blocked.TotalSyscalls() != 0 {
 		t.Errorf("nanosleep 50ms: off-CPU %v, %d syscalls counted; want ~50ms and none", blocked.OffCPU, blocked.TotalSyscalls())
 	}
 	if parked.OffCPU > time.Millisecond {
 		t.Errorf("time.Sleep: off-CPU %v, want ~0", parked.OffCPU)
+	}
+}
+
+// interruptThread sends SIGURG (the Go runtime's preemption signal, which
+// the runtime ignores when nothing asked for a preemption) to thread tid
+// every interval until stop is closed, then reports how many it sent.
+func interruptThread(tid int, interval time.Duration, stop <-chan struct{}, sent chan<- int) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	n := 0
+	for {
+		select {
+		case <-stop:
+			sent <- n
+			return
+		case <-tick.C:
+			if unix.Tgkill(os.Getpid(), tid, unix.SIGURG) == nil {
+				n++
+			}
+		}
+	}
+}
+
+// TestSleepBlockedResumesAfterSignal: the nanosleep used by calibration and
+// by the tests above blocks for the whole duration even when signals
+// interrupt it, as the Go runtime's preemption signal (SIGURG) does.
+func TestSleepBlockedResumesAfterSignal(t *testing.T) {
+	const d = 100 * time.Millisecond
+	tid := make(chan int, 1)
+	type result struct {
+		slept time.Duration
+		intr  int
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- unix.Gettid()
+		t0 := time.Now()
+		intr := sleepBlocked(d)
+		done <- result{time.Since(t0), intr}
+	}()
+	stop := make(chan struct{})
+	sent := make(chan int)
+	go interruptThread(<-tid, 2*time.Millisecond, stop, sent)
+	r := <-done
+	close(stop)
+	t.Logf("slept %v, interrupted %d times (%d signals sent)", r.slept, r.intr, <-sent)
+	if r.slept < d {
+		t.Errorf("slept %v, want at least %v", r.slept, d)
+	}
+	if r.intr == 0 {
+		t.Error("no signal interrupted the sleep: the test proved nothing")
 	}
 }

@@ -30,6 +30,16 @@ func needRoot(t *testing.T) {
 	t.Skip("needs root for eBPF")
 }
 
+// blockInKernel blocks the thread in nanosleep for d, resuming after signals
+// (the runtime's SIGURG preemption interrupts it with EINTR).
+func blockInKernel(d time.Duration) {
+	ts := syscall.NsecToTimespec(int64(d))
+	var rem syscall.Timespec
+	for syscall.Nanosleep(&ts, &rem) == syscall.EINTR {
+		ts = rem
+	}
+}
+
 func fdCount(t *testing.T) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
@@ -56,10 +66,7 @@ func TestEBPFRequiredAttributesSpans(t *testing.T) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		_, span := tracer.Start(context.Background(), "sleep")
-		ts := syscall.Timespec{Nsec: int64(30 * time.Millisecond)}
-		if err := syscall.Nanosleep(&ts, nil); err != nil {
-			t.Error(err)
-		}
+		blockInKernel(30 * time.Millisecond)
 		span.End()
 	}()
 	_, span := tracer.Start(context.Background(), "gc")
@@ -160,8 +167,7 @@ func TestEBPFWithoutSyscallTracing(t *testing.T) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		_, span := tr.TracerProvider().Tracer("test").Start(context.Background(), "sleep")
-		ts := syscall.Timespec{Nsec: int64(30 * time.Millisecond)}
-		syscall.Nanosleep(&ts, nil)
+		blockInKernel(30 * time.Millisecond)
 		span.End()
 	}()
 	a := spanAttrs(t, tr, exp, "sleep")

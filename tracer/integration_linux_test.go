@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,8 +38,7 @@ func TestEBPFThroughMiddleware(t *testing.T) {
 			f.Sync()
 		}
 		f.Close()
-		ts := syscall.NsecToTimespec(int64(30 * time.Millisecond))
-		syscall.Nanosleep(&ts, nil)
+		blockInKernel(30 * time.Millisecond)
 		x := 0
 		for end := time.Now().Add(10 * time.Millisecond); time.Now().Before(end); {
 			x++

@@ -9,5 +9,8 @@ import (
 // blocking driver or a slow disk would: the kernel sees the span off-CPU.
 func blockInKernel(d time.Duration) {
 	ts := syscall.NsecToTimespec(int64(d))
-	_ = syscall.Nanosleep(&ts, nil)
+	var rem syscall.Timespec
+	for syscall.Nanosleep(&ts, &rem) == syscall.EINTR { // the runtime's preemption signal
+		ts = rem
+	}
 }

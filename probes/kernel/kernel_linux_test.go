@@ -52,9 +52,14 @@ func count(tb testing.TB, attrs map[attribute.Key]attribute.Value, key string) i
 	return v.AsInt64()
 }
 
+// nanosleep blocks the thread in the kernel for d, resuming after signals
+// (the runtime's SIGURG preemption interrupts it with EINTR).
 func nanosleep(d time.Duration) {
 	ts := syscall.NsecToTimespec(int64(d))
-	syscall.Nanosleep(&ts, nil)
+	var rem syscall.Timespec
+	for syscall.Nanosleep(&ts, &rem) == syscall.EINTR {
+		ts = rem
+	}
 }
 
 func spin(d time.Duration) int {

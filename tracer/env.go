@@ -115,10 +115,19 @@ func (e envConfig) otlpEndpoint(signal, protocol, option string) string {
 	if v := e.endpoint[""]; v != "" {
 		return v
 	}
+	// The specification's defaults: plain HTTP to a local collector (the
+	// Go exporters would otherwise require TLS to localhost).
 	if protocol == ProtocolGRPC {
-		return "https://localhost:4317"
+		return "http://localhost:4317"
 	}
-	return "https://localhost:4318"
+	return "http://localhost:4318"
+}
+
+// otlpDefaultEndpoint reports whether no endpoint is configured for signal,
+// so that the specification's default (http://localhost:4317 or :4318,
+// without TLS) applies.
+func (e envConfig) otlpDefaultEndpoint(signal, option string) bool {
+	return option == "" && e.endpoint[signal] == "" && e.endpoint[""] == ""
 }
 
 // samplerFromEnv builds the sampler named by OTEL_TRACES_SAMPLER. Unknown

@@ -135,6 +135,9 @@ func (s *setup) spanExporters(ctx context.Context) ([]namedSpanExporter, string,
 		desc := s.otlpDesc(semconv.SignalTraces, p)
 		if p == ProtocolGRPC {
 			var opts []otlptracegrpc.Option
+			if s.env.otlpDefaultEndpoint(semconv.SignalTraces, s.cfg.otlpEndpoint) {
+				opts = append(opts, otlptracegrpc.WithInsecure())
+			}
 			if s.cfg.otlpEndpoint != "" {
 				opts = append(opts, otlptracegrpc.WithEndpointURL(s.cfg.otlpEndpoint))
 			}
@@ -142,6 +145,9 @@ func (s *setup) spanExporters(ctx context.Context) ([]namedSpanExporter, string,
 			return e, desc, err
 		}
 		var opts []otlptracehttp.Option
+		if s.env.otlpDefaultEndpoint(semconv.SignalTraces, s.cfg.otlpEndpoint) {
+			opts = append(opts, otlptracehttp.WithInsecure())
+		}
 		if s.cfg.otlpEndpoint != "" {
 			opts = append(opts, otlptracehttp.WithEndpointURL(s.httpURL("/v1/traces")))
 		}
@@ -160,6 +166,9 @@ func (s *setup) logExporters(ctx context.Context) ([]namedLogExporter, string, e
 		desc := s.otlpDesc(semconv.SignalLogs, p)
 		if p == ProtocolGRPC {
 			var opts []otlploggrpc.Option
+			if s.env.otlpDefaultEndpoint(semconv.SignalLogs, s.cfg.otlpEndpoint) {
+				opts = append(opts, otlploggrpc.WithInsecure())
+			}
 			if s.cfg.otlpEndpoint != "" {
 				opts = append(opts, otlploggrpc.WithEndpointURL(s.cfg.otlpEndpoint))
 			}
@@ -167,6 +176,9 @@ func (s *setup) logExporters(ctx context.Context) ([]namedLogExporter, string, e
 			return e, desc, err
 		}
 		var opts []otlploghttp.Option
+		if s.env.otlpDefaultEndpoint(semconv.SignalLogs, s.cfg.otlpEndpoint) {
+			opts = append(opts, otlploghttp.WithInsecure())
+		}
 		if s.cfg.otlpEndpoint != "" {
 			opts = append(opts, otlploghttp.WithEndpointURL(s.httpURL("/v1/logs")))
 		}
@@ -227,12 +239,18 @@ func (s *setup) metricReaders(ctx context.Context) ([]namedReader, string, error
 			desc = s.otlpDesc(semconv.SignalMetrics, p)
 			if p == ProtocolGRPC {
 				var opts []otlpmetricgrpc.Option
+				if s.env.otlpDefaultEndpoint(semconv.SignalMetrics, s.cfg.otlpEndpoint) {
+					opts = append(opts, otlpmetricgrpc.WithInsecure())
+				}
 				if s.cfg.otlpEndpoint != "" {
 					opts = append(opts, otlpmetricgrpc.WithEndpointURL(s.cfg.otlpEndpoint))
 				}
 				e, err = otlpmetricgrpc.New(ctx, opts...)
 			} else {
 				var opts []otlpmetrichttp.Option
+				if s.env.otlpDefaultEndpoint(semconv.SignalMetrics, s.cfg.otlpEndpoint) {
+					opts = append(opts, otlpmetrichttp.WithInsecure())
+				}
 				if s.cfg.otlpEndpoint != "" {
 					opts = append(opts, otlpmetrichttp.WithEndpointURL(s.httpURL("/v1/metrics")))
 				}

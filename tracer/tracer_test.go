@@ -800,3 +800,28 @@ func TestLoggerDoesNotRepeatTraceID(t *testing.T) {
 		t.Errorf("console has trace_id %d times for two records, want 2:\n%s", n, out)
 	}
 }
+
+// Without an endpoint, OTLP goes where the specification says: plain HTTP
+// to a local collector (the Go exporters alone would require TLS there).
+func TestOTLPDefaultEndpointIsPlainLocalhost(t *testing.T) {
+	for _, tc := range []struct{ protocol, want string }{
+		{"http/protobuf", "otlp/http http://localhost:4318"},
+		{"grpc", "otlp/grpc http://localhost:4317"},
+	} {
+		t.Run(tc.protocol, func(t *testing.T) {
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+			t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+			t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", tc.protocol)
+			t.Setenv("OTEL_METRICS_EXPORTER", "none")
+			t.Setenv("OTEL_LOGS_EXPORTER", "none")
+			tr, err := Start(context.Background(), quiet(), WithoutGlobals())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Shutdown(context.Background())
+			if c, _ := tr.Status().Component("traces"); !strings.Contains(c.Detail, tc.want) {
+				t.Errorf("traces component = %+v, want detail %q", c, tc.want)
+			}
+		})
+	}
+}

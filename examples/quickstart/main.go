@@ -26,7 +26,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer tr.Shutdown(context.Background()) // flushes; bounded by its ctx; idempotent
-	logger := tr.Logger()                    // slog: records carry trace_id and span_id
+	logger := tr.Logger()                   // slog: records carry trace_id and span_id
 
 	db, err := sqlxprobe.Open("sqlite", "file:orders?mode=memory&cache=shared") // drop-in for sqlx.Open
 	if err != nil {

@@ -331,15 +331,20 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) { //nolint:static
 	return s.inner.Query(args) //nolint:staticcheck // legacy path, unused by database/sql here
 }
 
-func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	cl := callFrom(ctx)
-	own := cl == nil
-	if own {
-		cl = s.in.start(ctx, opExec, s.in.info(s.query), 0)
-		ctx = cl
-	} else {
+// call returns the call a statement operation belongs to: the caller's (a
+// DB or Tx method that prepared implicitly; the connection is handed over
+// now), or a new one the statement owns and must finish (own).
+func (s *stmt) call(ctx context.Context, op opKind) (cl *call, own bool) {
+	if cl = callFrom(ctx); cl != nil {
 		cl.markHandover()
+		return cl, false
 	}
+	return s.in.start(ctx, op, s.in.info(s.query), 0), true
+}
+
+func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	cl, own := s.call(ctx, opExec)
+	ctx = cl
 	var (
 		res driver.Result
 		err error
@@ -362,14 +367,8 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 }
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	cl := callFrom(ctx)
-	own := cl == nil
-	if own {
-		cl = s.in.start(ctx, opQuery, s.in.info(s.query), 0)
-		ctx = cl
-	} else {
-		cl.markHandover()
-	}
+	cl, own := s.call(ctx, opQuery)
+	ctx = cl
 	var (
 		rows driver.Rows
 		err  error

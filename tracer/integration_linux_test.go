@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/verdict-obs/verdict/internal/semconv"
@@ -100,7 +101,13 @@ func BenchmarkHTTPThroughMiddleware(b *testing.B) {
 	}
 	for _, mode := range []EBPFMode{EBPFOff, EBPFRequired} {
 		b.Run("ebpf="+mode.String(), func(b *testing.B) {
-			tr, _ := startBuiltin(b, WithEBPF(mode), WithoutRuntimeProbe(), WithSpanExporter(tracetest.NewNoopExporter()))
+			// No in-memory exporter: it would keep every span of the run.
+			tr, err := Start(context.Background(), WithConsoleFormat(ConsoleNone), WithoutGlobals(),
+				WithEBPF(mode), WithoutRuntimeProbe(), WithSpanExporter(tracetest.NewNoopExporter()),
+				WithMetricReader(sdkmetric.NewManualReader()), WithLogExporter(&memLogExporter{}))
+			if err != nil {
+				b.Fatal(err)
+			}
 			defer tr.Shutdown(context.Background())
 			h := middleware.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				io.WriteString(w, "ok")

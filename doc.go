@@ -18,8 +18,13 @@
 //     stopping the world;
 //   - when the process has the privileges, [github.com/verdict-obs/verdict/bpf]
 //     attaches eBPF programs and uprobes to the process itself so that the
-//     time a request spends in the kernel (syscalls, off-CPU, run-queue wait)
-//     lands on the same span, under the same trace ID.
+//     time a request spends in the kernel (syscalls, off-CPU, run-queue wait,
+//     socket waits, stop-the-world pauses) lands on the same span, under the
+//     same trace ID;
+//   - the judge ([github.com/verdict-obs/verdict/tracer/judge]) reads the
+//     fused signals about once a second and draws verdicts: what is wrong,
+//     what to do, with the evidence and example traces
+//     ([github.com/verdict-obs/verdict/tracer/tracertest] brings it to go test).
 //
 // # How a request flows
 //
@@ -28,18 +33,25 @@
 // exporters: when a span starts, hooks (internal/spanhook) publish "this
 // goroutine now works for this span" (for the kernel side); when it ends,
 // the same hooks add what they measured meanwhile (GC pauses inside the
-// span, kernel time) as attributes, before the span reaches the exporter.
+// span, kernel time, socket waits) as attributes, and the judge's span
+// stage names the cause of a failed or slow span, before the span reaches
+// the exporter.
 //
 // # Layering
 //
-//	tracer      front door: options, SDK wiring, span pipeline, Status
+//	tracer      front door: options, SDK wiring, span pipeline, Status,
+//	            the judge (tracer/judge, its rules in tracer/judge/rules)
 //	middleware  net/http and gRPC            (OTel API + internal only)
 //	sqlxprobe   sqlx / database/sql          (OTel API + internal only)
-//	probes      runtime and eBPF-backed signal sources, one Probe interface
+//	probes      runtime and eBPF-backed signal sources (the eBPF composite
+//	            too), one Probe interface, each with an immutable Snapshot
 //	bpf         kernel mechanism only: load, attach, maps, readers, symbols
 //	internal    semconv (every metric/attribute name), spanhook, ...
-//	dashboards  embedded Grafana dashboards and Prometheus rules
+//	dashboards  Grafana dashboards, Prometheus recording and alerting rules,
+//	            the runbook (validated in the nested module dashboards/validate)
 //
 // Only bpf imports github.com/cilium/ebpf and golang.org/x/sys/unix; only
-// tracer imports the OpenTelemetry SDK.
+// tracer (and examples, and internal test helpers) imports the
+// OpenTelemetry SDK; the tracer reaches bpf only through
+// the probes (probes/ebpf). TestLayers checks these rules.
 package verdict

@@ -7,6 +7,21 @@
 // attributes and metrics. Every failure to run wraps [ErrNotSupported] or
 // [os.ErrPermission]; [Reason] gives the human part of such an error.
 //
+// # The public part
+//
+// What is exported here and in packages [github.com/verdict-obs/verdict/bpf/stw]
+// and [github.com/verdict-obs/verdict/bpf/sock] is what verdict's probes
+// build on, and what a probe of your own would: the preflight ([Check]),
+// kernel time per span ([Timing], used by probes/kernel), the
+// stop-the-world tracer (bpf/stw, used by probes/gcstw) and the socket side
+// of the process's TCP connections (bpf/sock, used by probes nethttp, grpc,
+// sql and tcp), and the bridge between span times and the kernel's clock
+// (bpf/monoclock). The machinery behind them, finding functions through the Go
+// line table, placing uprobes on entry and RET instructions and reading the
+// goroutine key, lives in bpf/internal/gosym, bpf/internal/uprobe and
+// bpf/internal/goid; the tracer itself never imports bpf (it reaches eBPF
+// through probes/ebpf).
+//
 // # Preflight
 //
 // [Check] runs once and caches: Linux on amd64/arm64, kernel BTF, the

@@ -1,10 +1,7 @@
-//go:build amd64 || arm64
-
 package bpf
 
-// getg returns the address of the calling goroutine's g, the goroutine key
-// the kernel programs read from the registers (R14 on amd64, R28 on arm64)
-// and from TLS. Implemented in assembly; ~1.5 ns, never inlined.
-//
-//go:noescape
-func getg() uintptr
+import "github.com/verdict-obs/verdict/bpf/internal/goid"
+
+// getg returns the calling goroutine's key (see package bpf/internal/goid);
+// 0 on architectures without one.
+func getg() uintptr { return goid.Get() }

@@ -6,25 +6,20 @@ import (
 	"errors"
 	"os"
 	"testing"
+
+	"github.com/verdict-obs/verdict/internal/testutil"
 )
 
 // requireTiming loads Timing or skips when the privileges are really missing
 // (fails instead under CI=true).
 func requireTiming(tb testing.TB, opts *TimingOptions) *Timing {
 	tb.Helper()
-	if p := Check(); p.Err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("eBPF unavailable under CI: %v", p.Err)
-		}
-		tb.Skipf("eBPF unavailable: %s", p.Reason)
-	}
+	testutil.RequirePrivilege(tb, Check().Err) // what this machine lacks, if anything
 	tm, err := LoadTiming(opts)
-	if err != nil {
-		if errors.Is(err, os.ErrPermission) && os.Getenv("CI") != "true" {
-			tb.Skipf("eBPF not permitted: %v", err)
-		}
-		tb.Fatalf("LoadTiming: %v", err)
+	if err != nil && !errors.Is(err, os.ErrPermission) {
+		tb.Fatalf("LoadTiming after a passing preflight: %v", err)
 	}
+	testutil.RequirePrivilege(tb, err)
 	tb.Cleanup(func() {
 		if err := tm.Close(); err != nil {
 			tb.Errorf("Close: %v", err)

@@ -41,8 +41,6 @@ type Preflight struct {
 // OK reports whether every check passed.
 func (p Preflight) OK() bool { return p.Err == nil }
 
-func joinReasons(rs []string) string { return strings.Join(rs, "; ") }
-
 // Reason returns the human part of an error from this package, without the
 // sentinel texts ("missing CAP_BPF ...", "calibration: the kernel
 // attributed 0 of 64 system calls ..."). For preflight failures it is

@@ -93,10 +93,10 @@ func check() Preflight {
 
 	switch {
 	case len(unsupported) > 0:
-		p.Reason = joinReasons(append(unsupported, denied...))
+		p.Reason = strings.Join(append(unsupported, denied...), "; ")
 		p.Err = fmt.Errorf("preflight: %s: %w", p.Reason, ErrNotSupported)
 	case len(denied) > 0:
-		p.Reason = joinReasons(denied)
+		p.Reason = strings.Join(denied, "; ")
 		p.Err = fmt.Errorf("preflight: %s: %w", p.Reason, os.ErrPermission)
 	}
 	return p

@@ -20,7 +20,7 @@
 char __license[] SEC("license") = "Dual MIT/GPL";
 
 #define MAX_SYSCALL 512
-#define NUM_CLASSES 4
+#define NUM_CLASSES 3
 #define PROBE_LIMIT 8
 
 enum syscall_class {
@@ -42,6 +42,8 @@ struct slot {
 	__u64 runq_ns;
 	__u64 nivcsw;
 	__u64 gen; // bumped by user space each time the slot is claimed
+	__u64 assist_ns;    // in runtime.gcAssistAlloc (gc_assist)
+	__u64 assist_count; // calls of runtime.gcAssistAlloc that returned
 };
 
 // Process-wide state shared with user space.
@@ -106,6 +108,24 @@ struct {
 	__type(value, struct thread);
 	__uint(max_entries, 4096);
 } threads SEC(".maps");
+
+// An assist under way: when it began and the slot of the goroutine's span
+// (index and generation, so a slot claimed again meanwhile never matches).
+struct assist {
+	__u64 ts;
+	__u64 gen;
+	__u32 slot;
+	__u32 pad;
+};
+
+// Assists under way, keyed by goroutine: an assist may park the goroutine
+// (waiting for credit) and resume it on another thread.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u64);
+	__type(value, struct assist);
+	__uint(max_entries, 4096);
+} assists SEC(".maps");
 
 static __always_inline struct stats *get_stats(void)
 {
@@ -276,7 +296,9 @@ int sys_exit(__u64 *ctx)
 	if (!s)
 		return 0;
 	__u64 d = bpf_ktime_get_ns() - t->sys_ts;
-	__u32 class = t->sys_class & (NUM_CLASSES - 1);
+	__u32 class = t->sys_class;
+	if (class >= NUM_CLASSES)
+		class = CLASS_OTHER;
 	__sync_fetch_and_add(&s->sys_count[class], 1);
 	__sync_fetch_and_add(&s->sys_ns[class], d);
 	return 0;
@@ -416,5 +438,51 @@ int sched_wakeup(__u64 *ctx)
 		__sync_fetch_and_add(&s->offcpu_ns, now - t->off_ts);
 	t->off_mode = OFF_RUNQ;
 	t->off_ts = now;
+	return 0;
+}
+
+// Attach cookies of gc_assist; timing_linux.go has the same values.
+#define ASSIST_COOKIE_ENTRY 1
+#define ASSIST_COOKIE_RETURN 2
+
+// gc_assist sits at the entry of runtime.gcAssistAlloc (on an instruction
+// the kernel emulates) and on each of its RETs, told apart by the attach
+// cookie. The goroutine is the g register of the Go ABI (R14 on amd64, R28
+// on arm64). The time from entry to return, parked waits for credit
+// included, goes to the slot of the goroutine's open span, if any.
+SEC("uprobe")
+int gc_assist(struct pt_regs *ctx)
+{
+	struct stats *st = get_stats();
+	if (!st || idle(st))
+		return 0;
+	if (!ours(st, bpf_get_current_pid_tgid()))
+		return 0;
+	__u64 g = regs_g(ctx);
+	if (!g)
+		return 0;
+	if (bpf_get_attach_cookie(ctx) == ASSIST_COOKIE_ENTRY) {
+		__u32 idx;
+		struct slot *s = find_slot(g, &idx);
+		if (!s)
+			return 0;
+		struct assist a = {
+			.ts = bpf_ktime_get_ns(),
+			.gen = *(volatile __u64 *)&s->gen,
+			.slot = idx,
+		};
+		bpf_map_update_elem(&assists, &g, &a, BPF_ANY);
+		return 0;
+	}
+	struct assist *a = bpf_map_lookup_elem(&assists, &g);
+	if (!a)
+		return 0;
+	__u64 d = bpf_ktime_get_ns() - a->ts;
+	struct slot *s = slot_at(a->slot, g, a->gen);
+	bpf_map_delete_elem(&assists, &g);
+	if (!s)
+		return 0;
+	__sync_fetch_and_add(&s->assist_ns, d);
+	__sync_fetch_and_add(&s->assist_count, 1);
 	return 0;
 }

@@ -13,17 +13,27 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type schedAssist struct {
+	_    structs.HostLayout
+	Ts   uint64
+	Gen  uint64
+	Slot uint32
+	Pad  uint32
+}
+
 type schedSlot struct {
-	_        structs.HostLayout
-	Key      uint64
-	SpanId   uint64
-	TraceId  [2]uint64
-	SysCount [4]uint64
-	SysNs    [4]uint64
-	OffcpuNs uint64
-	RunqNs   uint64
-	Nivcsw   uint64
-	Gen      uint64
+	_           structs.HostLayout
+	Key         uint64
+	SpanId      uint64
+	TraceId     [2]uint64
+	SysCount    [3]uint64
+	SysNs       [3]uint64
+	OffcpuNs    uint64
+	RunqNs      uint64
+	Nivcsw      uint64
+	Gen         uint64
+	AssistNs    uint64
+	AssistCount uint64
 }
 
 type schedStats struct {
@@ -55,9 +65,11 @@ type schedThread struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	schedMapAssists      = "assists"
 	schedMapSlots        = "slots"
 	schedMapStatsMap     = "stats_map"
 	schedMapThreads      = "threads"
+	schedProgGcAssist    = "gc_assist"
 	schedProgSchedSwitch = "sched_switch"
 	schedProgSchedWakeup = "sched_wakeup"
 	schedProgSysEnter    = "sys_enter"
@@ -111,6 +123,7 @@ type schedSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedProgramSpecs struct {
+	GcAssist    *ebpf.ProgramSpec `ebpf:"gc_assist"`
 	SchedSwitch *ebpf.ProgramSpec `ebpf:"sched_switch"`
 	SchedWakeup *ebpf.ProgramSpec `ebpf:"sched_wakeup"`
 	SysEnter    *ebpf.ProgramSpec `ebpf:"sys_enter"`
@@ -121,6 +134,7 @@ type schedProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedMapSpecs struct {
+	Assists  *ebpf.MapSpec `ebpf:"assists"`
 	Slots    *ebpf.MapSpec `ebpf:"slots"`
 	StatsMap *ebpf.MapSpec `ebpf:"stats_map"`
 	Threads  *ebpf.MapSpec `ebpf:"threads"`
@@ -157,6 +171,7 @@ func (o *schedObjects) Close() error {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedMaps struct {
+	Assists  *ebpf.Map `ebpf:"assists"`
 	Slots    *ebpf.Map `ebpf:"slots"`
 	StatsMap *ebpf.Map `ebpf:"stats_map"`
 	Threads  *ebpf.Map `ebpf:"threads"`
@@ -164,6 +179,7 @@ type schedMaps struct {
 
 func (m *schedMaps) Close() error {
 	return _SchedClose(
+		m.Assists,
 		m.Slots,
 		m.StatsMap,
 		m.Threads,
@@ -185,6 +201,7 @@ type schedVariables struct {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedPrograms struct {
+	GcAssist    *ebpf.Program `ebpf:"gc_assist"`
 	SchedSwitch *ebpf.Program `ebpf:"sched_switch"`
 	SchedWakeup *ebpf.Program `ebpf:"sched_wakeup"`
 	SysEnter    *ebpf.Program `ebpf:"sys_enter"`
@@ -193,6 +210,7 @@ type schedPrograms struct {
 
 func (p *schedPrograms) Close() error {
 	return _SchedClose(
+		p.GcAssist,
 		p.SchedSwitch,
 		p.SchedWakeup,
 		p.SysEnter,

@@ -11,9 +11,9 @@ func fakeKernel(t *testing.T, tab *table, g uint64, offcpu time.Duration, syscal
 	h := slotHash(g)
 	for p := uint32(0); p < probeLimit; p++ {
 		s := &tab.slots[(h+p)&tab.mask]
-		if s.key == g {
-			s.offcpuNs += uint64(offcpu)
-			s.sysCount[SyscallFile] += syscalls
+		if s.Key == g {
+			s.OffcpuNs += uint64(offcpu)
+			s.SysCount[SyscallFile] += syscalls
 			return
 		}
 	}
@@ -45,10 +45,54 @@ func TestTableNestedOwnership(t *testing.T) {
 	if n := tab.open(); n != 0 {
 		t.Errorf("open spans after both ended = %d", n)
 	}
+	// Totals are the sum of the spans' own counters: nothing counts twice.
+	tot := tab.totals()
+	if tot.Spans != 2 || tot.OffCPU != 70*time.Millisecond || tot.TotalSyscalls() != 7 {
+		t.Errorf("totals = %+v, want 2 spans, 70ms off-CPU, 7 syscalls", tot)
+	}
+	tab.resetTotals()
+	if tot := tab.totals(); tot != (TimingTotals{}) {
+		t.Errorf("totals after reset = %+v", tot)
+	}
 	for i := range tab.slots {
-		if tab.slots[i].key != 0 {
-			t.Errorf("slot %d still holds key %#x", i, tab.slots[i].key)
+		if tab.slots[i].Key != 0 {
+			t.Errorf("slot %d still holds key %#x", i, tab.slots[i].Key)
 		}
+	}
+}
+
+// TestTableSubtree: a span's subtree holds its own time and that of the
+// spans enclosed in it on the same goroutine (a server span and its
+// database span), each counted once; a grandchild reaches the root through
+// its parent.
+func TestTableSubtree(t *testing.T) {
+	tab := newTable(make([]slot, 16), new(uint64), 0)
+	const g = 0xc000777777
+	tab.begin(g, trace(1), span(1)) // root
+	fakeKernel(t, tab, g, 1*time.Millisecond, 1)
+	tab.begin(g, trace(1), span(2)) // child
+	fakeKernel(t, tab, g, 2*time.Millisecond, 2)
+	tab.begin(g, trace(1), span(3)) // grandchild
+	fakeKernel(t, tab, g, 4*time.Millisecond, 4)
+	own3, tree3, _ := tab.endTree(span(3))
+	own2, tree2, _ := tab.endTree(span(2))
+	fakeKernel(t, tab, g, 8*time.Millisecond, 8)
+	own1, tree1, _ := tab.endTree(span(1))
+	for _, c := range []struct {
+		name      string
+		own, tree Counters
+		o, tr     time.Duration
+	}{
+		{"grandchild", own3, tree3, 4 * time.Millisecond, 4 * time.Millisecond},
+		{"child", own2, tree2, 2 * time.Millisecond, 6 * time.Millisecond},
+		{"root", own1, tree1, 9 * time.Millisecond, 15 * time.Millisecond},
+	} {
+		if c.own.OffCPU != c.o || c.tree.OffCPU != c.tr {
+			t.Errorf("%s: own %v subtree %v, want %v and %v", c.name, c.own.OffCPU, c.tree.OffCPU, c.o, c.tr)
+		}
+	}
+	if tree1.TotalSyscalls() != 15 {
+		t.Errorf("root subtree: %d syscalls, want 15", tree1.TotalSyscalls())
 	}
 }
 
@@ -65,7 +109,7 @@ func TestTableParentEndsFirst(t *testing.T) {
 	if parent.OffCPU != 1*time.Millisecond || child.OffCPU != 6*time.Millisecond {
 		t.Errorf("parent %v child %v, want 1ms and 6ms", parent.OffCPU, child.OffCPU)
 	}
-	if tab.slots[slotHash(g)&tab.mask].key != 0 {
+	if tab.slots[slotHash(g)&tab.mask].Key != 0 {
 		t.Error("key still published")
 	}
 }

@@ -57,6 +57,12 @@ type Counters struct {
 	// the goroutine and was still runnable (preempted), as the kernel counts
 	// nivcsw.
 	InvoluntarySwitches uint64
+	// GCAssist is the time the goroutine spent in the GC's assists
+	// (runtime.gcAssistAlloc, from entry to return, parked waits for
+	// credit included) and GCAssists how many returned; zero unless the
+	// assist probes are attached (package bpf/gcassist).
+	GCAssist  time.Duration
+	GCAssists uint64
 }
 
 // TotalSyscalls is the number of system calls of all classes.
@@ -94,6 +100,17 @@ type TimingStats struct {
 // Lost is the sum of all drops.
 func (s TimingStats) Lost() uint64 { return s.SlotDrops + s.SpanDrops + s.ThreadDrops }
 
+// TimingTotals is the kernel time of every span that ended since
+// [LoadTiming] returned: the sum of what [Timing.End] returned. Nested spans
+// do not count twice (a parent's counters exclude its children's time), so
+// the totals are the process's kernel time inside measured spans.
+type TimingTotals struct {
+	// Spans is the number of spans that ended with kernel time.
+	Spans uint64
+	// Counters is the sum of their counters.
+	Counters
+}
+
 // TimingOptions configures [LoadTiming]. A nil *TimingOptions means defaults.
 type TimingOptions struct {
 	// Slots is the number of goroutines that may have open spans at the
@@ -120,31 +137,6 @@ const (
 	probeLimit = 8
 )
 
-// slot mirrors struct slot in sched.c (128 bytes). key, spanID and traceID
-// are written by user space, the counters by the kernel with atomic adds.
-type slot struct {
-	key      uint64
-	spanID   uint64
-	traceID  [2]uint64
-	sysCount [4]uint64
-	sysNs    [4]uint64
-	offcpuNs uint64
-	runqNs   uint64
-	nivcsw   uint64
-	gen      uint64 // bumped by user space on each claim
-}
-
-// stats mirrors struct stats in sched.c.
-type stats struct {
-	hostTgid    uint64
-	calibKey    uint64
-	calibFsOk   uint64
-	calibFsBad  uint64
-	threadDrops uint64
-	published   uint64 // written by user space: slots holding a key
-	_           [2]uint64
-}
-
 // snapshot is a reading of one slot's counters.
 type snapshot struct {
 	sysCount [NumSyscallClasses]uint64
@@ -152,16 +144,20 @@ type snapshot struct {
 	offcpu   uint64
 	runq     uint64
 	nivcsw   uint64
+	assistNs uint64
+	assistN  uint64
 }
 
 func (s *slot) load() (r snapshot) {
 	for i := range r.sysCount {
-		r.sysCount[i] = atomic.LoadUint64(&s.sysCount[i])
-		r.sysNs[i] = atomic.LoadUint64(&s.sysNs[i])
+		r.sysCount[i] = atomic.LoadUint64(&s.SysCount[i])
+		r.sysNs[i] = atomic.LoadUint64(&s.SysNs[i])
 	}
-	r.offcpu = atomic.LoadUint64(&s.offcpuNs)
-	r.runq = atomic.LoadUint64(&s.runqNs)
-	r.nivcsw = atomic.LoadUint64(&s.nivcsw)
+	r.offcpu = atomic.LoadUint64(&s.OffcpuNs)
+	r.runq = atomic.LoadUint64(&s.RunqNs)
+	r.nivcsw = atomic.LoadUint64(&s.Nivcsw)
+	r.assistNs = atomic.LoadUint64(&s.AssistNs)
+	r.assistN = atomic.LoadUint64(&s.AssistCount)
 	return r
 }
 
@@ -174,6 +170,8 @@ func (a *snapshot) add(b, since *snapshot) {
 	a.offcpu += b.offcpu - since.offcpu
 	a.runq += b.runq - since.runq
 	a.nivcsw += b.nivcsw - since.nivcsw
+	a.assistNs += b.assistNs - since.assistNs
+	a.assistN += b.assistN - since.assistN
 }
 
 func (a *snapshot) counters() Counters {
@@ -185,6 +183,8 @@ func (a *snapshot) counters() Counters {
 	c.OffCPU = time.Duration(a.offcpu)
 	c.RunQueue = time.Duration(a.runq)
 	c.InvoluntarySwitches = a.nivcsw
+	c.GCAssist = time.Duration(a.assistNs)
+	c.GCAssists = a.assistN
 	return c
 }
 
@@ -201,6 +201,7 @@ type record struct {
 	owner  bool
 	mark   snapshot // counters when this span last became the owner
 	acc    snapshot // counters accumulated while owner
+	sub    snapshot // what the enclosed spans that ended owned, theirs included
 }
 
 type slotMeta struct {
@@ -222,10 +223,13 @@ type table struct {
 	buckets []int32
 	bmask   uint64
 	npub    uint64  // slots holding a key
-	pub     *uint64 // where the kernel reads npub (stats.published)
+	pub     *uint64 // where the kernel reads npub (stats.Published)
 
 	slotDrops atomic.Uint64
 	spanDrops atomic.Uint64
+
+	sum   snapshot // counters of every span that ended (guarded by mu)
+	ended uint64   // spans that ended
 }
 
 func roundPow2(n int) int {
@@ -311,7 +315,7 @@ func (t *table) begin(g uint64, trace [16]byte, spanID [8]byte) bool {
 	si, freeSlot := int32(-1), int32(-1)
 	for p := uint32(0); p < probeLimit; p++ {
 		k := int32((h + p) & t.mask)
-		key := t.slots[k].key
+		key := t.slots[k].Key
 		if key == g {
 			si = k
 			break
@@ -335,20 +339,20 @@ func (t *table) begin(g uint64, trace [16]byte, spanID [8]byte) bool {
 		si = freeSlot
 		t.npub++
 		*t.pub = t.npub // plain stores: the kernel is the only other reader
-		t.slots[si].gen++
+		t.slots[si].Gen++
 		// Plain stores to the shared slots throughout: the kernel is the
 		// only other party, a store is visible to it within nanoseconds,
 		// and an event that sees the old value for that long lands on a
 		// slot whose counters nobody reads (deltas and generations make it
 		// harmless). A locked XCHG would cost 5 ns per store.
-		t.slots[si].key = g // the kernel attributes from here on
+		t.slots[si].Key = g // the kernel attributes from here on
 	}
 	s := &t.slots[si]
 	m := &t.meta[si]
 	now := s.load()
 	r := &t.recs[ri]
 	r.spanID, r.slot, r.parent, r.child, r.owner = id, si, m.top, -1, true
-	r.mark, r.acc = now, snapshot{}
+	r.mark, r.acc, r.sub = now, snapshot{}, snapshot{}
 	if m.top >= 0 {
 		top := &t.recs[m.top]
 		top.acc.add(&now, &top.mark)
@@ -359,9 +363,9 @@ func (t *table) begin(g uint64, trace [16]byte, spanID [8]byte) bool {
 	m.open++
 	// The span identity in the slot is informational for the kernel side
 	// (nothing reads it yet): plain stores, a torn read is harmless.
-	s.spanID = id
-	s.traceID[0] = idKey([8]byte(trace[:8]))
-	s.traceID[1] = idKey([8]byte(trace[8:]))
+	s.SpanId = id
+	s.TraceId[0] = idKey([8]byte(trace[:8]))
+	s.TraceId[1] = idKey([8]byte(trace[8:]))
 
 	b := &t.buckets[id&t.bmask]
 	r.next = *b
@@ -371,15 +375,24 @@ func (t *table) begin(g uint64, trace [16]byte, spanID [8]byte) bool {
 
 // end withdraws span id and returns the counters it owned.
 func (t *table) end(spanID [8]byte) (Counters, bool) {
+	own, _, ok := t.endTree(spanID)
+	return own, ok
+}
+
+// endTree withdraws span id and returns the counters it owned and the
+// counters of its subtree: its own plus those of every span that was
+// enclosed in it on the same goroutine and ended before it. The subtree is
+// added to the enclosing open span's, if any.
+func (t *table) endTree(spanID [8]byte) (own, tree Counters, ok bool) {
 	id := idKey(spanID)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return Counters{}, false
+		return Counters{}, Counters{}, false
 	}
 	ri, prev := t.lookup(id)
 	if ri < 0 {
-		return Counters{}, false
+		return Counters{}, Counters{}, false
 	}
 	r := &t.recs[ri]
 	if prev >= 0 {
@@ -395,11 +408,14 @@ func (t *table) end(spanID [8]byte) (Counters, bool) {
 	if r.owner {
 		total.add(&now, &r.mark)
 	}
+	sub := r.sub
+	sub.add(&total, &snapshot{})
 	if r.child >= 0 {
 		t.recs[r.child].parent = r.parent
 	}
 	if r.parent >= 0 {
 		t.recs[r.parent].child = r.child
+		t.recs[r.parent].sub.add(&sub, &snapshot{})
 	}
 	if m.top == ri {
 		m.top = r.parent
@@ -407,20 +423,38 @@ func (t *table) end(spanID [8]byte) (Counters, bool) {
 			top := &t.recs[m.top]
 			top.owner = true
 			top.mark = now
-			s.spanID = top.spanID
+			s.SpanId = top.spanID
 		}
 	}
 	m.open--
 	if m.open == 0 {
-		s.key = 0 // the kernel stops attributing
-		s.spanID = 0
+		s.Key = 0 // the kernel stops attributing
+		s.SpanId = 0
 		t.npub--
 		*t.pub = t.npub
 	}
 	r.spanID = 0
 	r.next = t.free
 	t.free = ri
-	return total.counters(), true
+	var zero snapshot
+	t.sum.add(&total, &zero)
+	t.ended++
+	return total.counters(), sub.counters(), true
+}
+
+// totals returns the counters of every span that ended since the last
+// resetTotals.
+func (t *table) totals() TimingTotals {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return TimingTotals{Spans: t.ended, Counters: t.sum.counters()}
+}
+
+// resetTotals forgets the spans that ended so far (calibration's).
+func (t *table) resetTotals() {
+	t.mu.Lock()
+	t.sum, t.ended = snapshot{}, 0
+	t.mu.Unlock()
 }
 
 // open returns the number of open spans (for tests).
@@ -441,6 +475,8 @@ func (t *table) close() {
 	t.mu.Unlock()
 }
 
+// The slot is 128 bytes (two cache lines) and the stats 64, as sched.c
+// lays them out; the table's memory arithmetic relies on it.
 var (
 	_ [unsafe.Sizeof(slot{}) - 128]byte
 	_ [128 - unsafe.Sizeof(slot{})]byte

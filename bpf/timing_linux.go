@@ -13,9 +13,12 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/verdict-obs/verdict/internal/nanosleep"
 )
 
 // Timing measures kernel time per span: four programs on the BTF-enabled raw
@@ -80,6 +83,12 @@ func LoadTiming(opts *TimingOptions) (_ *Timing, err error) {
 		}
 	}
 
+	// gc_assist (attached by package bpf/gcassist) shares one
+	// uprobe_multi link for all its instructions where the kernel has them.
+	if ps := spec.Programs["gc_assist"]; ps != nil && features.HaveBPFLinkUprobeMulti() == nil {
+		ps.AttachType = ebpf.AttachTraceUprobeMulti
+	}
+
 	t := &Timing{}
 	defer func() {
 		if err != nil {
@@ -104,7 +113,7 @@ func LoadTiming(opts *TimingOptions) (_ *Timing, err error) {
 	if opts != nil {
 		spans = opts.Spans
 	}
-	t.tab = newTable(unsafe.Slice((*slot)(unsafe.Pointer(&t.slotMem[0])), n), &t.st.published, spans)
+	t.tab = newTable(unsafe.Slice((*slot)(unsafe.Pointer(&t.slotMem[0])), n), &t.st.Published, spans)
 
 	type attachment struct {
 		tp   string
@@ -135,8 +144,13 @@ func LoadTiming(opts *TimingOptions) (_ *Timing, err error) {
 	if err := calibrate(getg); err != nil {
 		return nil, err
 	}
+	t.tab.resetTotals()
 	return t, nil
 }
+
+// AssistProgram is the loaded program that package bpf/gcassist attaches
+// to runtime.gcAssistAlloc; Close releases it. Nil after Close.
+func (t *Timing) AssistProgram() *ebpf.Program { return t.objs.GcAssist }
 
 // Syscalls reports whether system calls are traced (see
 // [TimingOptions.NoSyscalls]).
@@ -154,7 +168,7 @@ func (t *Timing) calibrateSched(key func() uintptr) error {
 		span := [8]byte{'c', 'a', 'l', 'i', 'b', 'r', 'a', 't'}
 		t.tab.begin(uint64(key()), [16]byte{'v', 'e', 'r', 'd', 'i', 'c', 't'}, span)
 		for range sleeps {
-			sleepBlocked(each)
+			nanosleep.Block(each) // resumes after the runtime's SIGURG
 		}
 		c, _ := t.tab.end(span)
 		done <- c
@@ -165,25 +179,6 @@ func (t *Timing) calibrateSched(key func() uintptr) error {
 			c.OffCPU, sleeps*each, ErrNotSupported)
 	}
 	return nil
-}
-
-// sleepBlocked blocks the calling thread in nanosleep for d, resuming with
-// the remaining time whenever a signal interrupts it. The Go runtime signals
-// threads on its own (SIGURG to preempt a goroutine it saw running, e.g. to
-// scan its stack during GC); a signal that lands while the thread enters
-// nanosleep makes the call return EINTR at once, before it ever blocked, and
-// calibration would then find nothing to attribute. It returns how many
-// times the sleep was interrupted.
-func sleepBlocked(d time.Duration) (interrupts int) {
-	ts := unix.NsecToTimespec(int64(d))
-	for {
-		var rem unix.Timespec
-		if err := unix.Nanosleep(&ts, &rem); err != unix.EINTR {
-			return interrupts
-		}
-		interrupts++
-		ts = rem
-	}
 }
 
 // asUnsupported wraps err with ErrNotSupported unless it is a permission
@@ -215,14 +210,14 @@ func (t *Timing) calibrate(key func() uintptr) error {
 		defer runtime.UnlockOSThread()
 		g := uint64(key())
 		span := [8]byte{'c', 'a', 'l', 'i', 'b', 'r', 'a', 't'}
-		atomic.StoreUint64(&t.st.calibKey, g)
+		atomic.StoreUint64(&t.st.CalibKey, g)
 		ok := t.tab.begin(g, [16]byte{'v', 'e', 'r', 'd', 'i', 'c', 't'}, span)
 		for range calibrationCalls {
 			unix.Getppid()
 		}
 		c, _ := t.tab.end(span)
-		atomic.StoreUint64(&t.st.calibKey, 0)
-		done <- result{c, ok, atomic.LoadUint64(&t.st.calibFsOk), atomic.LoadUint64(&t.st.calibFsBad), atomic.LoadUint64(&t.st.hostTgid)}
+		atomic.StoreUint64(&t.st.CalibKey, 0)
+		done <- result{c, ok, atomic.LoadUint64(&t.st.CalibFsOk), atomic.LoadUint64(&t.st.CalibFsBad), atomic.LoadUint64(&t.st.HostTgid)}
 	}()
 	r := <-done
 	switch got := r.c.Syscalls[SyscallOther]; {
@@ -256,12 +251,24 @@ func (t *Timing) End(span [8]byte) (c Counters, ok bool) {
 	return t.tab.end(span)
 }
 
+// EndTree is End that also returns the kernel time of span's subtree: its
+// own plus that of every span enclosed in it on the same goroutine that
+// ended before it (a request's server span and its database spans, for
+// instance). Spans started on other goroutines are not included.
+func (t *Timing) EndTree(span [8]byte) (own, tree Counters, ok bool) {
+	return t.tab.endTree(span)
+}
+
+// Totals returns the kernel time of every span that ended since LoadTiming
+// returned (calibration's excluded). No system call.
+func (t *Timing) Totals() TimingTotals { return t.tab.totals() }
+
 // Stats returns the drop counters. No system call.
 func (t *Timing) Stats() TimingStats {
 	s := TimingStats{SlotDrops: t.tab.slotDrops.Load(), SpanDrops: t.tab.spanDrops.Load()}
 	t.tab.mu.Lock()
 	if !t.tab.closed {
-		s.ThreadDrops = atomic.LoadUint64(&t.st.threadDrops)
+		s.ThreadDrops = atomic.LoadUint64(&t.st.ThreadDrops)
 	}
 	t.tab.mu.Unlock()
 	return s

@@ -17,6 +17,9 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/verdict-obs/verdict/internal/nanosleep"
+	"github.com/verdict-obs/verdict/internal/testutil"
 )
 
 // childEnv selects a helper mode when the test binary re-executes itself.
@@ -67,7 +70,7 @@ func TestPreflight(t *testing.T) {
 	p := Check()
 	t.Logf("%+v", p)
 	if p.Err != nil {
-		if os.Getenv("CI") == "true" {
+		if testutil.CI() {
 			t.Fatalf("preflight under CI: %v", p.Err)
 		}
 		if p.Reason == "" || !(errors.Is(p.Err, ErrNotSupported) || errors.Is(p.Err, os.ErrPermission)) {
@@ -102,6 +105,7 @@ func TestTimingAttribution(t *testing.T) {
 	tm := requireTiming(t, nil)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	begin := time.Now()
 	if !tm.Begin(trace(1), span(1)) {
 		t.Fatal("Begin: false")
 	}
@@ -120,9 +124,10 @@ func TestTimingAttribution(t *testing.T) {
 	f.Sync()
 	f.Close()
 	t0 := time.Now()
-	intr := sleepBlocked(50 * time.Millisecond)
+	intr := nanosleep.Block(50 * time.Millisecond)
 	slept := time.Since(t0)
 	c, ok := tm.End(span(1))
+	wall := time.Since(begin)
 	if !ok {
 		t.Fatal("End: false")
 	}
@@ -136,8 +141,11 @@ func TestTimingAttribution(t *testing.T) {
 	if c.OffCPU < 45*time.Millisecond || c.OffCPU > c.TotalSyscallTime() {
 		t.Errorf("off-CPU = %v, want between 45ms and the time in syscalls %v", c.OffCPU, c.TotalSyscallTime())
 	}
-	if c.SyscallTime[SyscallOther] < 50*time.Millisecond || c.SyscallTime[SyscallOther] > slept+20*time.Millisecond {
-		t.Errorf("other syscall time = %v, want about the sleep %v", c.SyscallTime[SyscallOther], slept)
+	// The sleep blocks at least 50ms; the kernel measures inside the span
+	// (how much more depends on the machine's load, not on the mechanism).
+	if c.SyscallTime[SyscallOther] < 50*time.Millisecond || c.TotalSyscallTime() > wall {
+		t.Errorf("other syscall time = %v (all syscalls %v), want >= 50ms (slept %v) and <= the span's %v",
+			c.SyscallTime[SyscallOther], c.TotalSyscallTime(), slept, wall)
 	}
 	// After End, the goroutine's syscalls go nowhere.
 	if _, ok := tm.End(span(1)); ok {
@@ -322,29 +330,42 @@ func TestStaleThreadStateIsIgnored(t *testing.T) {
 	inSleep := make(chan struct{})
 	ended := make(chan struct{})
 	park := make(chan struct{})
-	result := make(chan Counters, 1)
+	type result struct {
+		c            Counters
+		wall, parked time.Duration
+	}
+	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		tm.Begin(trace(4), span(4))
 		close(inSleep)
-		sleepBlocked(60 * time.Millisecond) // span 4 ends during this call
+		nanosleep.Block(60 * time.Millisecond) // span 4 ends during this call
 		<-ended
+		begin := time.Now()
 		tm.Begin(trace(5), span(5))
+		t0 := time.Now()
 		<-park // parked in the runtime: the locked thread sleeps on g0
+		parked := time.Since(t0)
 		c, _ := tm.End(span(5))
-		result <- c
+		done <- result{c, time.Since(begin), parked}
 	}()
 	<-inSleep
 	time.Sleep(20 * time.Millisecond)
 	tm.End(span(4))
 	close(ended)
-	time.Sleep(60 * time.Millisecond)
+	const park60 = 60 * time.Millisecond
+	time.Sleep(park60)
 	close(park)
-	c := <-result
-	t.Logf("span 5 after parking 60ms: %+v", c)
-	if c.OffCPU > 5*time.Millisecond || c.RunQueue > 20*time.Millisecond {
-		t.Errorf("parked time attributed to the new span: off-CPU %v, run queue %v", c.OffCPU, c.RunQueue)
+	r := <-done
+	t.Logf("span 5 (%v, parked %v): %+v", r.wall, r.parked, r.c)
+	// The stale state would turn the parked time into off-CPU time. What
+	// the span may legitimately get is the run-queue wait of its running
+	// moments, which the machine's load decides: only the span's duration
+	// bounds it.
+	if r.c.OffCPU >= park60/2 || r.c.OffCPU+r.c.RunQueue > r.wall {
+		t.Errorf("parked time attributed to the new span: off-CPU %v, run queue %v, in a span of %v parked >= %v",
+			r.c.OffCPU, r.c.RunQueue, r.wall, park60)
 	}
 }
 
@@ -367,73 +388,23 @@ func TestTimingNoSyscalls(t *testing.T) {
 	tm.Begin(trace(6), span(6))
 	// Blocked for the whole 50ms even when a signal interrupts nanosleep
 	// (an EINTR before the thread blocked once made this span empty).
-	intr := sleepBlocked(50 * time.Millisecond)
+	intr := nanosleep.Block(50 * time.Millisecond)
 	for range 1000 {
 		unix.Getppid()
 	}
 	blocked, _ := tm.End(span(6))
 
+	const park = 50 * time.Millisecond
 	tm.Begin(trace(6), span(7))
-	time.Sleep(50 * time.Millisecond) // parks: the thread sleeps on g0
+	time.Sleep(park) // parks: the thread sleeps on g0
 	parked, _ := tm.End(span(7))
 	t.Logf("nanosleep (interrupted %d times): %+v; time.Sleep: %+v", intr, blocked, parked)
 	if blocked.OffCPU < 45*time.Millisecond || blocked.TotalSyscalls() != 0 {
 		t.Errorf("nanosleep 50ms: off-CPU %v, %d syscalls counted; want ~50ms and none", blocked.OffCPU, blocked.TotalSyscalls())
 	}
-	if parked.OffCPU > time.Millisecond {
-		t.Errorf("time.Sleep: off-CPU %v, want ~0", parked.OffCPU)
-	}
-}
-
-// interruptThread sends SIGURG (the Go runtime's preemption signal, which
-// the runtime ignores when nothing asked for a preemption) to thread tid
-// every interval until stop is closed, then reports how many it sent.
-func interruptThread(tid int, interval time.Duration, stop <-chan struct{}, sent chan<- int) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	n := 0
-	for {
-		select {
-		case <-stop:
-			sent <- n
-			return
-		case <-tick.C:
-			if unix.Tgkill(os.Getpid(), tid, unix.SIGURG) == nil {
-				n++
-			}
-		}
-	}
-}
-
-// TestSleepBlockedResumesAfterSignal: the nanosleep used by calibration and
-// by the tests above blocks for the whole duration even when signals
-// interrupt it, as the Go runtime's preemption signal (SIGURG) does.
-func TestSleepBlockedResumesAfterSignal(t *testing.T) {
-	const d = 100 * time.Millisecond
-	tid := make(chan int, 1)
-	type result struct {
-		slept time.Duration
-		intr  int
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		tid <- unix.Gettid()
-		t0 := time.Now()
-		intr := sleepBlocked(d)
-		done <- result{time.Since(t0), intr}
-	}()
-	stop := make(chan struct{})
-	sent := make(chan int)
-	go interruptThread(<-tid, 2*time.Millisecond, stop, sent)
-	r := <-done
-	close(stop)
-	t.Logf("slept %v, interrupted %d times (%d signals sent)", r.slept, r.intr, <-sent)
-	if r.slept < d {
-		t.Errorf("slept %v, want at least %v", r.slept, d)
-	}
-	if r.intr == 0 {
-		t.Error("no signal interrupted the sleep: the test proved nothing")
+	// Parked time is nobody's: were it attributed, off-CPU would be about
+	// the 50ms park (a page fault while running may block a little).
+	if parked.OffCPU >= park/2 {
+		t.Errorf("time.Sleep: off-CPU %v, want ~0 (the park is %v)", parked.OffCPU, park)
 	}
 }

@@ -19,6 +19,12 @@ func (*Timing) Begin([16]byte, [8]byte) bool { return false }
 // End reports false.
 func (*Timing) End([8]byte) (Counters, bool) { return Counters{}, false }
 
+// EndTree reports false.
+func (*Timing) EndTree([8]byte) (Counters, Counters, bool) { return Counters{}, Counters{}, false }
+
+// Totals returns zero.
+func (*Timing) Totals() TimingTotals { return TimingTotals{} }
+
 // Stats returns zero.
 func (*Timing) Stats() TimingStats { return TimingStats{} }
 

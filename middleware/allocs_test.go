@@ -48,9 +48,11 @@ func (w *nopWriter) Header() http.Header         { return w.h }
 func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *nopWriter) WriteHeader(int)             {}
 
-// TestServerAllocs: the server middleware adds at most 10 allocations per
+// TestServerAllocs: the server middleware adds at most 11 allocations per
 // request under a real SDK (AlwaysSample, synchronous no-op exporter, manual
-// metric reader), traceparent present.
+// metric reader), traceparent present. Three of them are the SDK's
+// attribute deduplication map, which leaves the stack at the span's ninth
+// attribute (network.protocol.version, on the span since issue 11).
 func TestServerAllocs(t *testing.T) {
 	skipUnderRace(t)
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSyncer(tracetest.NewNoopExporter()))
@@ -65,8 +67,8 @@ func TestServerAllocs(t *testing.T) {
 	bare := testing.AllocsPerRun(500, func() { mux.ServeHTTP(w, req) })
 	h := NewHandler(mux, WithTracerProvider(tp), WithMeterProvider(mp))
 	with := testing.AllocsPerRun(500, func() { h.ServeHTTP(w, req) })
-	if added := with - bare; added > 10 {
-		t.Errorf("server middleware adds %.0f allocs per request, want <= 10", added)
+	if added := with - bare; added > 11 {
+		t.Errorf("server middleware adds %.0f allocs per request, want <= 11", added)
 	} else {
 		t.Logf("server middleware adds %.0f allocs per request (bare %.0f)", added, bare)
 	}

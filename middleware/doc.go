@@ -22,11 +22,22 @@
 // exactly: version ff is invalid, a future version is parsed by the
 // version-00 layout, all-zero IDs and upper-case hex are rejected, an
 // invalid or duplicated traceparent makes the tracestate ignored too, a
-// tracestate with a malformed member, a duplicated key or more than 32
-// members is dropped as a whole, and baggage keeps whole members up to 64
-// members and 8192 bytes (a malformed baggage header is ignored). Parsing
-// traceparent does not allocate ([ExtractSpanContext]); injecting it into an
-// http.Header costs one allocation (the value and its []string together).
+// tracestate with a malformed member or more than 32 members is dropped as
+// a whole, a tracestate member whose key came earlier is dropped alone, and
+// baggage keeps whole members up to 64 members and 8192 bytes (a malformed
+// baggage header is ignored). Parsing traceparent does not allocate
+// ([ExtractSpanContext]); injecting it into an http.Header costs one
+// allocation (the value and its []string together).
+//
+// Tracestate keys follow the current grammar (Trace Context Level 2: up to
+// 256 characters, "@" anywhere but first, a digit or letter first).
+// OpenTelemetry's trace.TraceState still enforces the Level 1 grammar, so a
+// received tracestate is split: the span context's TraceState holds the
+// members it accepts, and the context carries the list as received, which
+// [NewTransport], the gRPC client handler and [NewPropagator]'s Inject send
+// to the next hop — as received while the TraceState is unchanged, or the
+// changed TraceState followed by the members it could not hold. Other
+// propagators forward only what TraceState holds.
 //
 // Incoming headers that are present but ignored or cut are counted in
 // verdict.telemetry.dropped with verdict.signal=propagation and

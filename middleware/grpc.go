@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
+	"github.com/verdict-obs/verdict/internal/netspan"
 	"github.com/verdict-obs/verdict/internal/semconv"
 	"github.com/verdict-obs/verdict/internal/w3c"
 )
@@ -70,6 +71,10 @@ type grpcHandler struct {
 	series     *seriesCache[rpcKey]
 	msgSeries  *seriesCache[string]
 	dropped    *dropCounter
+	// begun holds the server methods that reached gRPC's Begin event: the
+	// registered ones (or those an unknown-service handler took). Bounded
+	// by the series limit.
+	begun *nameCache[string]
 }
 
 type rpcKey struct {
@@ -111,6 +116,7 @@ func newGRPCHandler(client bool, opts []Option) *grpcHandler {
 		return newSeries(attrs...)
 	})
 	h.dropped = newDropCounter(meter)
+	h.begun = &nameCache[string]{max: c.maxSeries, build: func(m string) string { return m }}
 	h.msgSeries = newSeriesCache(c.maxSeries, func(method string) *series {
 		return newSeries(attribute.String(semconv.AttrRPCSystemName, "grpc"),
 			attribute.String(semconv.AttrRPCMethod, method))
@@ -130,15 +136,18 @@ type rpcState struct {
 	context.Context
 	hasRemote bool
 	remote    remoteSpan
+	rawTS     *rawTraceState // received tracestate OTel could not hold (propagator.go)
 
 	span     trace.Span
-	method   string // "pkg.Service/Method"
+	method   string      // "pkg.Service/Method"
+	begun    atomic.Bool // server: gRPC reported the RPC's Begin
 	start    time.Time
 	sentN    atomic.Int64
 	recvN    atomic.Int64
 	sentSize atomic.Int64
 	recvSize atomic.Int64
 	ended    atomic.Bool
+	net      netspan.Handle // the socket probe's record (header events tell it the connection)
 	tpBuf    [w3c.TraceParentLen]byte
 	attrs    [10]attribute.KeyValue
 
@@ -157,6 +166,9 @@ func (st *rpcState) Value(k any) any {
 	}
 	if st.hasRemote && k == spanKey {
 		return &st.remote
+	}
+	if _, ok := k.(rawTraceStateKey); ok && st.rawTS != nil {
+		return st.rawTS
 	}
 	if st.mdVal != nil && k == outgoingMD.key {
 		return st.mdVal
@@ -193,12 +205,13 @@ func (h *grpcHandler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) contex
 			if mode&modeTraceContext != 0 {
 				if tp := md[w3c.TraceParentHeader]; len(tp) > 0 {
 					var sc trace.SpanContext
-					sc, d = spanContextChecked(tp, md[w3c.TraceStateHeader])
+					sc, d, st.rawTS = spanContextChecked(tp, md[w3c.TraceStateHeader])
 					if sc.IsValid() {
 						if spanKey != nil {
 							st.hasRemote, st.remote.sc = true, sc
 						} else {
-							ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+							ctx = withRawTraceState(trace.ContextWithRemoteSpanContext(ctx, sc), st.rawTS)
+							st.rawTS = nil
 						}
 					}
 				}
@@ -214,7 +227,25 @@ func (h *grpcHandler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) contex
 		}
 	}
 	st.Context = ctx
+	if !h.client && !h.begun.has(method) {
+		// gRPC answers a method it does not know with Unimplemented and
+		// never reports that RPC's Begin or End: the span would stay open
+		// (never exported, holding a kernel slot with eBPF on). So, until a
+		// method has been seen to begin, its span also ends when the
+		// stream is done without having begun. Methods that begin are
+		// learnt, and then cost nothing here.
+		context.AfterFunc(ctx, func() {
+			if !st.begun.Load() {
+				h.end(st, st, &stats.End{Error: status.Error(grpccodes.Unimplemented, "unknown method")})
+			}
+		})
+	}
 	ctx, st.span = h.tracer.Start(st, method, startOpts...)
+	kind := netspan.GRPCServer
+	if h.client {
+		kind = netspan.GRPCClient
+	}
+	st.net = netspan.Begin(kind, st.span, st.start)
 	if h.client {
 		ctx = st.inject(ctx, p, mode)
 	}
@@ -278,7 +309,15 @@ func (h *grpcHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 		return
 	}
 	switch s := rs.(type) {
+	case *stats.Begin:
+		if !h.client {
+			st.begun.Store(true)
+			h.begun.get(st.method)
+		}
 	case *stats.InPayload:
+		if !h.client {
+			st.net.RequestRead() // read waits after the last message are the connection's, not this call's
+		}
 		st.recvN.Add(1)
 		st.recvSize.Add(int64(s.Length))
 		ms := h.msgSeries.get(st.method)
@@ -288,6 +327,13 @@ func (h *grpcHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 			h.reqSize.Record(noSpanCtx, int64(s.Length), ms.rec...)
 		}
 	case *stats.OutPayload:
+		if h.client && st.net.Active() {
+			at := s.SentTime
+			if at.IsZero() {
+				at = time.Now()
+			}
+			st.net.RequestWritten(at) // waits for the answer count from the last message sent
+		}
 		st.sentN.Add(1)
 		st.sentSize.Add(int64(s.Length))
 		ms := h.msgSeries.get(st.method)
@@ -295,6 +341,14 @@ func (h *grpcHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 			h.reqSize.Record(noSpanCtx, int64(s.Length), ms.rec...)
 		} else {
 			h.respSize.Record(noSpanCtx, int64(s.Length), ms.rec...)
+		}
+	case *stats.OutHeader:
+		if h.client && st.net.Active() {
+			st.net.Conn(s.LocalAddr, s.RemoteAddr, time.Now())
+		}
+	case *stats.InHeader:
+		if !h.client && st.net.Active() {
+			st.net.Conn(s.LocalAddr, s.RemoteAddr, time.Now())
 		}
 	case *stats.End:
 		h.end(ctx, st, s)
@@ -331,6 +385,13 @@ func (h *grpcHandler) end(ctx context.Context, st *rpcState, e *stats.End) {
 			attribute.Int64(semconv.AttrRPCRequestCount, h.requests(st)),
 			attribute.Int64(semconv.AttrRPCResponseCount, h.responses(st)),
 		)
+		if metricMethod != st.method {
+			// An unknown method is a name the caller chose: the span name
+			// and rpc.method stay bounded (semantic conventions: the span
+			// is named after rpc.system.name), the name is kept aside.
+			span.SetName("grpc")
+			a = append(a, attribute.String(semconv.AttrRPCMethodOriginal, st.method))
+		}
 		if code != grpccodes.OK {
 			a = append(a, attribute.String(semconv.AttrErrorType, codeName(code)))
 			if h.client || serverErrorCode(code) {
@@ -416,8 +477,8 @@ func (st *rpcState) inject(ctx context.Context, p propagation.TextMapPropagator,
 			b := w3c.AppendTraceParent(st.tpBuf[:0], sc.TraceID(), sc.SpanID(), byte(sc.TraceFlags()))
 			kv[0], kv[1] = w3c.TraceParentHeader, unsafe.String(&b[0], len(b))
 			n = 2
-			if ts := sc.TraceState(); ts.Len() > 0 {
-				kv[n], kv[n+1] = w3c.TraceStateHeader, ts.String()
+			if ts := outgoingTraceState(ctx, sc); ts != "" {
+				kv[n], kv[n+1] = w3c.TraceStateHeader, ts
 				n += 2
 			}
 		}

@@ -333,6 +333,21 @@ func TestGRPCErrors(t *testing.T) {
 			t.Errorf("no span %s in %v", k, want)
 		}
 	}
+	for _, s := range spans {
+		if s.SpanKind().String() != "server" {
+			continue
+		}
+		if code, _ := spanAttr(s, semconv.AttrRPCResponseStatusCode); code.AsString() != "UNIMPLEMENTED" {
+			continue
+		}
+		// The unknown method's name, chosen by the caller, is neither the
+		// span name nor rpc.method.
+		orig, _ := spanAttr(s, semconv.AttrRPCMethodOriginal)
+		if method, _ := spanAttr(s, semconv.AttrRPCMethod); s.Name() != "grpc" || method.AsString() != "_OTHER" ||
+			!strings.HasSuffix(orig.AsString(), "/UnimplementedCall") {
+			t.Errorf("unknown-method server span %q: rpc.method=%v rpc.method_original=%v", s.Name(), method.Emit(), orig.Emit())
+		}
+	}
 	m, _ := findMetric(tel.waitHist(t, semconv.MetricRPCServerCallDuration, 3), semconv.MetricRPCServerCallDuration)
 	sets := strings.Join(dataPointAttrs(m), " ")
 	if strings.Contains(sets, "UnimplementedCall") || !strings.Contains(sets, "rpc.method=_OTHER") {

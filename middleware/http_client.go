@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/verdict-obs/verdict/internal/errclass"
+	"github.com/verdict-obs/verdict/internal/netspan"
 	"github.com/verdict-obs/verdict/internal/semconv"
 )
 
@@ -177,6 +179,7 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	ctx, span := t.tracer.Start(r.Context(), methodSpanName(cr.method), clientStartOpts...)
 	cr.span = span
 	cr.ctx = ctx
+	cr.net = netspan.Begin(netspan.HTTPClient, span, cr.start)
 	if r.ContentLength > 0 {
 		cr.reqSize = r.ContentLength
 	}
@@ -244,7 +247,7 @@ type clientReq struct {
 	scheme     string
 	host       string
 	port       int
-	url        interface{ Redacted() string }
+	url        *url.URL
 	status     int
 	proto      string
 	reqSize    int64
@@ -258,6 +261,9 @@ type clientReq struct {
 	gotConn, wrote, firstByte                                 atomic.Int64
 	reused, wasIdle                                           atomic.Bool
 	idleTime                                                  atomic.Int64
+	// net is the socket probe's record of the span (inactive without
+	// one); GotConn tells it the connection.
+	net netspan.Handle
 	// Hook calls still outstanding (starts minus dones, success or not).
 	pendingDNS, pendingConn, pendingTLS atomic.Int32
 
@@ -288,9 +294,12 @@ func newClientReq() *clientReq {
 				cr.mark(&cr.connStart)
 			}
 		},
-		ConnectDone: func(_, _ string, err error) {
+		ConnectDone: func(network, addr string, err error) {
 			if err == nil {
 				cr.mark(&cr.connDone)
+			}
+			if netspan.ObservingConnects() {
+				netspan.ConnectDone(network, addr, err)
 			}
 			cr.pendingConn.Add(-1)
 		},
@@ -310,20 +319,29 @@ func newClientReq() *clientReq {
 				cr.wasIdle.Store(true)
 				cr.idleTime.Store(int64(i.IdleTime))
 			}
-			cr.mark(&cr.gotConn)
+			d := cr.mark(&cr.gotConn)
+			if cr.net.Active() && i.Conn != nil {
+				cr.net.Conn(i.Conn.LocalAddr(), i.Conn.RemoteAddr(), cr.start.Add(time.Duration(d)))
+			}
 		},
-		WroteRequest:         func(httptrace.WroteRequestInfo) { cr.mark(&cr.wrote) },
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			d := cr.mark(&cr.wrote)
+			if cr.net.Active() {
+				cr.net.RequestWritten(cr.start.Add(time.Duration(d)))
+			}
+		},
 		GotFirstResponseByte: func() { cr.mark(&cr.firstByte) },
 	}
 	return cr
 }
 
-func (cr *clientReq) mark(a *atomic.Int64) {
+func (cr *clientReq) mark(a *atomic.Int64) int64 {
 	d := int64(time.Since(cr.start))
 	if d <= 0 {
 		d = 1
 	}
 	a.Store(d)
+	return d
 }
 
 // quiescent reports whether no httptrace hook can fire for this request any
@@ -354,6 +372,7 @@ func (cr *clientReq) release() {
 		return
 	}
 	cr.t, cr.ctx, cr.span, cr.url = nil, nil, nil, nil
+	cr.net = netspan.Handle{}
 	cr.method, cr.origMethod, cr.scheme, cr.host, cr.proto = "", "", "", "", ""
 	cr.methodOK, cr.port, cr.status, cr.reqSize = false, 0, 0, 0
 	cr.finished.Store(false)
@@ -433,7 +452,7 @@ func (cr *clientReq) finish(err error, respSize int64, end time.Time) {
 				attribute.Int(semconv.AttrServerPort, cr.port))
 		}
 		if cr.url != nil {
-			a = append(a, attribute.String(semconv.AttrURLFull, cr.url.Redacted()))
+			a = append(a, attribute.String(semconv.AttrURLFull, redactURL(cr.url)))
 		}
 		if cr.status != 0 {
 			a = append(a, attribute.Int(semconv.AttrHTTPResponseStatusCode, cr.status))
@@ -475,7 +494,12 @@ func (cr *clientReq) finish(err error, respSize int64, end time.Time) {
 	s := t.series.get(clientKey{method: cr.method, scheme: cr.scheme, host: cr.host, port: cr.port,
 		proto: cr.proto, errType: errType, status: cr.status})
 	t.duration.Record(ctx, end.Sub(cr.start).Seconds(), s.rec...)
-	t.reqSize.Record(noSpanCtx, cr.reqSize, s.rec...)
+	if cr.reqSize > 0 {
+		// Only requests with a body of known length: a GET has no body
+		// to measure (recording 0 would drag the distribution to zero),
+		// and a streamed body's length is not known here.
+		t.reqSize.Record(noSpanCtx, cr.reqSize, s.rec...)
+	}
 	if err == nil {
 		t.respSize.Record(noSpanCtx, respSize, s.rec...)
 	}

@@ -288,7 +288,7 @@ func TestDroppedHeadersCounted(t *testing.T) {
 	manyMembers := strings.Repeat("k=v,", 64) + "last=v"
 	cases := []map[string]string{
 		{"traceparent": "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
-		{"traceparent": tp, "tracestate": "foo=1,foo=2"},
+		{"traceparent": tp, "tracestate": "foo=1,@foo=2"}, // a key may not start with @
 		{"traceparent": tp, "baggage": "bad key=v"},
 		{"traceparent": tp, "baggage": manyMembers},
 		{"traceparent": tp, "tracestate": "ok=1", "baggage": "k=v"}, // nothing dropped

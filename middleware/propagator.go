@@ -64,8 +64,8 @@ func (w3cPropagator) Inject(ctx context.Context, carrier propagation.TextMapCarr
 	sc := trace.SpanContextFromContext(ctx)
 	if sc.IsValid() {
 		carrier.Set(w3c.TraceParentHeader, traceParentString(sc))
-		if ts := sc.TraceState(); ts.Len() > 0 {
-			carrier.Set(w3c.TraceStateHeader, ts.String())
+		if ts := outgoingTraceState(ctx, sc); ts != "" {
+			carrier.Set(w3c.TraceStateHeader, ts)
 		}
 	}
 	if b := baggage.FromContext(ctx); b.Len() > 0 {
@@ -171,9 +171,10 @@ func extractHeaderChecked(ctx context.Context, h http.Header, m propMode) (conte
 	var d, d2 drops
 	if m&modeTraceContext != 0 {
 		var sc trace.SpanContext
-		sc, d = spanContextChecked(h[w3c.TraceParentCanonical], h[w3c.TraceStateCanonical])
+		var raw *rawTraceState
+		sc, d, raw = spanContextChecked(h[w3c.TraceParentCanonical], h[w3c.TraceStateCanonical])
 		if sc.IsValid() {
-			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+			ctx = withRawTraceState(trace.ContextWithRemoteSpanContext(ctx, sc), raw)
 		}
 	}
 	if m&modeBaggage != 0 {
@@ -186,25 +187,36 @@ func extractHeaderChecked(ctx context.Context, h http.Header, m propMode) (conte
 // traceparent and tracestate headers of h, following W3C Trace Context: an
 // invalid or duplicated traceparent gives the zero SpanContext (and the
 // tracestate is then ignored); an invalid tracestate is dropped while the
-// traceparent is kept. It does not allocate unless a tracestate is present.
+// traceparent is kept; a tracestate member whose key came earlier is
+// dropped. It does not allocate unless a tracestate is present.
+//
+// The TraceState holds the members OpenTelemetry's trace.TraceState can
+// hold (keys of the Level 1 grammar); members with keys only the current
+// grammar allows ("foo@", "1a", "a@b@c", long vendor parts) reach the next
+// hop only through the middleware's own extraction and injection
+// (NewHandler, NewTransport, the gRPC handlers, NewPropagator), which carry
+// the received list in the context.
 func ExtractSpanContext(h http.Header) trace.SpanContext {
 	return spanContextFrom(h[w3c.TraceParentCanonical], h[w3c.TraceStateCanonical])
 }
 
 func spanContextFrom(tpv, tsv []string) trace.SpanContext {
-	sc, _ := spanContextChecked(tpv, tsv)
+	sc, _, _ := spanContextChecked(tpv, tsv)
 	return sc
 }
 
-func spanContextChecked(tpv, tsv []string) (trace.SpanContext, drops) {
+// spanContextChecked parses the trace headers. raw is non-nil when the
+// tracestate has members trace.TraceState cannot hold.
+func spanContextChecked(tpv, tsv []string) (trace.SpanContext, drops, *rawTraceState) {
 	tp, ok := w3c.ParseTraceParentValues(tpv)
 	if !ok {
 		if len(tpv) > 0 {
-			return trace.SpanContext{}, dropTraceParent
+			return trace.SpanContext{}, dropTraceParent, nil
 		}
-		return trace.SpanContext{}, 0
+		return trace.SpanContext{}, 0, nil
 	}
 	var d drops
+	var raw *rawTraceState
 	cfg := trace.SpanContextConfig{
 		TraceID:    tp.TraceID,
 		SpanID:     tp.SpanID,
@@ -212,28 +224,88 @@ func spanContextChecked(tpv, tsv []string) (trace.SpanContext, drops) {
 		Remote:     true,
 	}
 	if len(tsv) > 0 {
-		if n, ok := w3c.TraceStateScan(tsv); !ok {
+		info, ok := w3c.ScanTraceState(tsv)
+		switch {
+		case !ok:
 			d = dropTraceState
-		} else if n > 0 {
+		case info.Members == 0:
+		case info.Duplicates == 0 && info.Legacy == info.Members:
+			// The common case: OTel holds the list as it came.
 			if ts, err := trace.ParseTraceState(normalizeTraceState(tsv)); err == nil {
 				cfg.TraceState = ts
 			} else {
 				d = dropTraceState
 			}
+		default:
+			// Duplicates dropped; members OTel rejects carried apart.
+			legacy := string(w3c.AppendTraceState(nil, tsv, true))
+			if ts, err := trace.ParseTraceState(legacy); err == nil {
+				cfg.TraceState = ts
+			} else {
+				d = dropTraceState
+				break
+			}
+			if info.Legacy != info.Members {
+				raw = &rawTraceState{traceID: tp.TraceID, otel: legacy, full: string(w3c.AppendTraceState(nil, tsv, false))}
+			}
 		}
 	}
-	return trace.NewSpanContext(cfg), d
+	return trace.NewSpanContext(cfg), d, raw
 }
 
 // extractTrace puts the remote span context of the traceparent/tracestate
 // values into ctx. An invalid traceparent leaves ctx unchanged (and the
 // tracestate ignored).
 func extractTrace(ctx context.Context, tpv, tsv []string) context.Context {
-	sc := spanContextFrom(tpv, tsv)
+	sc, _, raw := spanContextChecked(tpv, tsv)
 	if !sc.IsValid() {
 		return ctx
 	}
-	return trace.ContextWithRemoteSpanContext(ctx, sc)
+	return withRawTraceState(trace.ContextWithRemoteSpanContext(ctx, sc), raw)
+}
+
+// rawTraceState is a received tracestate with members that
+// trace.TraceState cannot hold: OpenTelemetry still enforces the Level 1
+// key grammar (tenant@system, tenant at most 241 and system at most 14
+// characters, a letter first), while the current grammar allows any key of
+// up to 256 key characters with "@" anywhere but first. The remote span
+// context's TraceState holds the members it can (otel); the context
+// carries the whole list (full) so that injection for the same trace sends
+// on what was received, as the specification requires.
+type rawTraceState struct {
+	traceID trace.TraceID
+	otel    string // the list trace.TraceState held, as its String()
+	full    string // every member received, duplicates dropped
+}
+
+type rawTraceStateKey struct{}
+
+// withRawTraceState adds r (if any) to ctx.
+func withRawTraceState(ctx context.Context, r *rawTraceState) context.Context {
+	if r == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, rawTraceStateKey{}, r)
+}
+
+// outgoingTraceState returns the tracestate to inject for sc: its
+// TraceState, or, when ctx carries a received tracestate of the same trace
+// with members TraceState could not hold, that list — as received if the
+// TraceState is unchanged, else the TraceState followed by those members.
+func outgoingTraceState(ctx context.Context, sc trace.SpanContext) string {
+	ts := sc.TraceState()
+	r, _ := ctx.Value(rawTraceStateKey{}).(*rawTraceState)
+	if r == nil || r.traceID != sc.TraceID() {
+		if ts.Len() == 0 {
+			return ""
+		}
+		return ts.String()
+	}
+	cur := ts.String()
+	if cur == r.otel {
+		return r.full
+	}
+	return w3c.MergeTraceState(cur, r.full)
 }
 
 // normalizeTraceState joins the validated tracestate values into one list
@@ -339,8 +411,8 @@ func injectHeader(ctx context.Context, h http.Header, m propMode, tp *tpValue) {
 				tp = new(tpValue)
 			}
 			h[w3c.TraceParentCanonical] = tp.set(sc)
-			if ts := sc.TraceState(); ts.Len() > 0 {
-				h[w3c.TraceStateCanonical] = []string{ts.String()}
+			if ts := outgoingTraceState(ctx, sc); ts != "" {
+				h[w3c.TraceStateCanonical] = []string{ts}
 			} else {
 				delete(h, w3c.TraceStateCanonical)
 			}

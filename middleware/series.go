@@ -80,6 +80,15 @@ type nameCache[K comparable] struct {
 	build func(K) string
 }
 
+// has reports whether k is stored. It does not allocate.
+func (c *nameCache[K]) has(k K) bool {
+	if m := c.m.Load(); m != nil {
+		_, ok := (*m)[k]
+		return ok
+	}
+	return false
+}
+
 func (c *nameCache[K]) get(k K) string {
 	if m := c.m.Load(); m != nil {
 		if s, ok := (*m)[k]; ok {

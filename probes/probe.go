@@ -2,7 +2,18 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+)
+
+// Errors every probe's Start returns (wrapped with the probe's name); test
+// with errors.Is.
+var (
+	// ErrStarted is returned by Start on a probe that was already started.
+	ErrStarted = errors.New("probe already started")
+	// ErrShutDown is returned by Start after Shutdown: a probe runs once.
+	ErrShutDown = errors.New("probe shut down")
 )
 
 // Probe is a signal source that the tracer starts and stops: a runtime
@@ -10,6 +21,13 @@ import (
 //
 // Concurrency: Start and Shutdown are called once each, in that order, from
 // one goroutine; Status may be called concurrently at any time.
+//
+// verdict's probe packages (goruntime, kernel, gcstw, ebpf) share one shape:
+// a const Name, New(opts ...Option) (*Probe, error) that starts nothing,
+// Start returning [ErrStarted] or [ErrShutDown] (wrapped) when called twice
+// or after Shutdown, an immutable Snapshot of what the probe measured, and,
+// when the probe enriches spans, a SpanHook method that opts it into the
+// tracer's span pipeline.
 type Probe interface {
 	// Name is a short, stable identifier ("runtime", "ebpf", ...).
 	Name() string
@@ -62,6 +80,22 @@ func (s Status) String() string {
 		return s.Name + ": " + s.State.String()
 	}
 	return s.Name + ": " + s.State.String() + ": " + s.Reason
+}
+
+// JoinReasons joins the non-empty reasons with "; ", the separator of every
+// Status reason made of several.
+func JoinReasons(reasons ...string) string {
+	var b strings.Builder
+	for _, r := range reasons {
+		if r == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(r)
+	}
+	return b.String()
 }
 
 // FailurePolicy says what the tracer does when a probe cannot start.

@@ -21,7 +21,7 @@ func TestAnalyze(t *testing.T) {
 		{"BEGIN", "BEGIN", ""},
 		{"", "", ""},
 	} {
-		sh := analyze(Fingerprint(tc.q))
+		sh := analyze(FingerprintDialect(DialectPostgres, tc.q)) // keeps "…" names
 		if sh.operation != tc.op || sh.collection != tc.coll {
 			t.Errorf("analyze(%q) = %q %q, want %q %q", tc.q, sh.operation, sh.collection, tc.op, tc.coll)
 		}

@@ -3,14 +3,21 @@ package sqlxprobe
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/verdict-obs/verdict/internal/errclass"
 	"github.com/verdict-obs/verdict/internal/semconv"
 )
 
@@ -397,7 +404,9 @@ func TestSQLiteEveryMethod(t *testing.T) {
 	h := newSQLite(t)
 	exerciseAPI(t, h, "sqlite", func(s string) string { return s })
 
-	// Metrics: the operation histogram and the pool gauges exist.
+	// Metrics: the operation histogram and the pool gauges exist (max only
+	// with a limit: TestConnectionMaxOnlyWithLimit).
+	h.db.SetMaxOpenConns(8)
 	ms := h.metrics(t)
 	for _, name := range []string{
 		semconv.MetricDBClientOperationDuration, semconv.MetricDBClientConnectionWaitTime,
@@ -408,6 +417,31 @@ func TestSQLiteEveryMethod(t *testing.T) {
 		if _, ok := ms[name]; !ok {
 			t.Errorf("metric %s missing", name)
 		}
+	}
+}
+
+// TestConnectionMaxOnlyWithLimit: db.client.connection.max follows
+// SetMaxOpenConns and is absent while the pool has no limit (database/sql's
+// 0), never 0, so that used/max cannot divide by zero.
+func TestConnectionMaxOnlyWithLimit(t *testing.T) {
+	h := newSQLite(t)
+	maxPoints := func() []metricdata.DataPoint[int64] {
+		m, ok := h.metrics(t)[semconv.MetricDBClientConnectionMax]
+		if !ok {
+			return nil
+		}
+		return m.Data.(metricdata.Sum[int64]).DataPoints
+	}
+	if dp := maxPoints(); len(dp) != 0 {
+		t.Errorf("unlimited pool: connection max %+v, want no data point", dp)
+	}
+	h.db.SetMaxOpenConns(3)
+	if dp := maxPoints(); len(dp) != 1 || dp[0].Value != 3 {
+		t.Errorf("limit 3: connection max %+v", dp)
+	}
+	h.db.SetMaxOpenConns(0)
+	if dp := maxPoints(); len(dp) != 0 {
+		t.Errorf("limit removed: connection max %+v, want no data point", dp)
 	}
 }
 
@@ -424,8 +458,10 @@ func TestErrorSpan(t *testing.T) {
 	if spans[0].Status().Code.String() != "Error" {
 		t.Errorf("status %v", spans[0].Status())
 	}
-	if v, ok := attrOf(spans[0], semconv.AttrErrorType); !ok || v.AsString() == "" {
-		t.Error("no error.type")
+	// A database's own error is none of the taxonomy's kinds: _OTHER, not
+	// its Go type (which would make error.type unbounded).
+	if v, ok := attrOf(spans[0], semconv.AttrErrorType); !ok || v.AsString() != errclass.Other {
+		t.Errorf("error.type = %q, want %q", v.AsString(), errclass.Other)
 	}
 	// sql.ErrNoRows is not a database error.
 	h.db.MustExec("CREATE TABLE t (a INT)")
@@ -464,5 +500,27 @@ func TestRowsSpanEndsAtClose(t *testing.T) {
 	}
 	if v, _ := attrOf(spans[0], semconv.AttrDBResponseReturnedRows); v.AsInt64() != 2 {
 		t.Errorf("returned_rows %d, want 2", v.AsInt64())
+	}
+}
+
+// error.type takes its values from the closed taxonomy only.
+func TestErrorTypeIsBounded(t *testing.T) {
+	kinds := map[string]bool{}
+	for _, k := range errclass.Kinds() {
+		kinds[k] = true
+	}
+	for err, want := range map[error]string{
+		context.Canceled:                             errclass.Canceled,
+		context.DeadlineExceeded:                     errclass.Timeout,
+		fmt.Errorf("begin: %w", ErrNestedConnection): errclass.NestedConnection,
+		fmt.Errorf("dial: %w", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}): errclass.ConnectionRefused,
+		io.ErrUnexpectedEOF:                       errclass.UnexpectedEOF,
+		driver.ErrBadConn:                         errclass.Other,
+		errors.New("pq: relation does not exist"): errclass.Other,
+	} {
+		got := errorType(err)
+		if got != want || !kinds[got] {
+			t.Errorf("errorType(%v) = %q, want %q (in errclass.Kinds)", err, got, want)
+		}
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/trace"
@@ -244,8 +246,8 @@ func TestSlowQueryLog(t *testing.T) {
 	}
 }
 
-func TestFingerprintSeriesBounded(t *testing.T) {
-	h := newSQLite(t, WithFingerprintSeries(2))
+func TestSummarySeriesBounded(t *testing.T) {
+	h := newSQLite(t, WithQuerySummarySeries(2))
 	ctx := context.Background()
 	run := func(q string, n int) {
 		for i := 0; i < n; i++ {
@@ -254,37 +256,100 @@ func TestFingerprintSeriesBounded(t *testing.T) {
 			}
 		}
 	}
-	run("SELECT 1", 1)             // admitted first
-	run("SELECT 2 + 2", 1)         // admitted second
-	run("SELECT 'x' || 'y'", 64)   // folded at first, then promoted (used most)
-	run("SELECT 3 * 3 WHERE 1", 3) // folded
+	run("CREATE TABLE a (x INT); CREATE TABLE b (x INT); CREATE TABLE c (x INT)", 1) // admitted first
+	run("SELECT x FROM a", 1)                                                        // admitted second
+	for i := range 64 {                                                              // one summary, many fingerprints:
+		run(fmt.Sprintf("SELECT x FROM b WHERE x = %d%s", i, strings.Repeat(" OR x = 1", i%5)), 1) // folded, then promoted
+	}
+	run("SELECT x FROM c", 3) // folded
 	hist := h.metrics(t)[semconv.MetricDBClientOperationDuration].Data.(metricdata.Histogram[float64])
-	texts := map[string]uint64{}
+	summaries := map[string]uint64{}
 	for _, dp := range hist.DataPoints {
-		v, _ := dp.Attributes.Value(semconv.AttrDBQueryText)
-		texts[v.AsString()] += dp.Count
+		if v, ok := dp.Attributes.Value(semconv.AttrDBQueryText); ok {
+			t.Errorf("metric series carries db.query.text %q", v.AsString())
+		}
+		v, _ := dp.Attributes.Value(semconv.AttrDBQuerySummary)
+		summaries[v.AsString()] += dp.Count
 	}
 	own := 0
-	for k := range texts {
-		if k != semconv.DBQueryTextOther {
+	for k := range summaries {
+		if k != semconv.DBQuerySummaryOther {
 			own++
 		}
 	}
 	// Two series may have been admitted at some point plus the promoted
-	// one: at most n+1 distinct fingerprints ever got a series, and
-	// the rest is under _OTHER.
-	if own > 3 || texts[semconv.DBQueryTextOther] == 0 {
-		t.Errorf("series %v", texts)
+	// one: at most n+1 distinct summaries ever got a series, and the rest
+	// is under _OTHER.
+	if own > 3 || summaries[semconv.DBQuerySummaryOther] == 0 {
+		t.Errorf("series %v", summaries)
 	}
-	if texts["SELECT 3 * 3 WHERE ?"] != 0 {
-		t.Errorf("rare fingerprint got its own series: %v", texts)
+	if summaries["SELECT c"] != 0 {
+		t.Errorf("rare summary got its own series: %v", summaries)
 	}
-	if texts["SELECT ? || ?"] == 0 {
-		t.Errorf("frequent fingerprint never got its own series: %v", texts)
+	if summaries["SELECT b"] == 0 {
+		t.Errorf("frequent summary never got its own series: %v", summaries)
 	}
 	keys := h.db.in.series.ownKeys()
 	if len(keys) != 2 {
 		t.Errorf("own %v", keys)
+	}
+}
+
+// TestMetricLabelsBounded: a 3.7 KB statement on a table with a 400-byte
+// name keeps its whole fingerprint on the span, while the metric series
+// carries no db.query.text and no string attribute over 255 bytes.
+func TestMetricLabelsBounded(t *testing.T) {
+	h := newSQLite(t)
+	table := "t_" + strings.Repeat("é", 199) // 400 bytes, 2-byte runes
+	h.db.MustExec("CREATE TABLE " + table + " (x INT)")
+	var q strings.Builder
+	q.WriteString("SELECT x")
+	for i := range 250 {
+		fmt.Fprintf(&q, ", x AS column_%d", i)
+	}
+	q.WriteString(" FROM " + table + " WHERE x = 'secret'")
+	h.reset()
+	rows, err := h.db.Query(q.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	span := h.ended()[0]
+	text, _ := attrOf(span, semconv.AttrDBQueryText)
+	if len(text.AsString()) < 3500 || !strings.Contains(text.AsString(), table) {
+		t.Errorf("span db.query.text %d bytes, want the whole fingerprint", len(text.AsString()))
+	}
+	hist := h.metrics(t)[semconv.MetricDBClientOperationDuration].Data.(metricdata.Histogram[float64])
+	found := false
+	for _, dp := range hist.DataPoints {
+		for _, kv := range dp.Attributes.ToSlice() {
+			if kv.Key == semconv.AttrDBQueryText {
+				t.Errorf("metric carries db.query.text")
+			}
+			if v := kv.Value.Emit(); len(v) > 255 || !utf8.ValidString(v) {
+				t.Errorf("metric attribute %s: %d bytes (valid UTF-8: %v)", kv.Key, len(v), utf8.ValidString(v))
+			}
+			if kv.Key == semconv.AttrDBQuerySummary && strings.HasPrefix(kv.Value.AsString(), "SELECT t_é") {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no series with the truncated summary: %v", hist.DataPoints)
+	}
+}
+
+func TestTruncateUTF8(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"abc", 5, "abc"}, {"abc", 2, "ab"}, {"aé", 2, "a"}, {"aé", 3, "aé"}, {"€x", 2, ""}, {"", 0, ""},
+	} {
+		if got := truncateUTF8(tc.in, tc.n); got != tc.want {
+			t.Errorf("truncateUTF8(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
 	}
 }
 
@@ -376,6 +441,47 @@ func TestFingerprintAllocs(t *testing.T) {
 	for _, q := range []string{short, long, "", "SELECT 1"} {
 		if n := testing.AllocsPerRun(100, func() { _ = Fingerprint(q) }); n > 1 {
 			t.Errorf("Fingerprint(len %d): %.1f allocs, want <= 1", len(q), n)
+		}
+	}
+}
+
+// slowConnector takes delay to open each connection, like a remote
+// database's dial, TLS and authentication.
+type slowConnector struct {
+	drv   *sqlite.Driver
+	dsn   string
+	delay time.Duration
+}
+
+func (c slowConnector) Connect(context.Context) (driver.Conn, error) {
+	time.Sleep(c.delay)
+	return c.drv.Open(c.dsn)
+}
+
+func (c slowConnector) Driver() driver.Driver { return c.drv }
+
+// TestConnectIsNotPoolWait: a query that opens a new connection (the pool
+// had room) waited for nothing: the connection's set-up is in the span,
+// not in db.client.connection.wait_time.
+func TestConnectIsNotPoolWait(t *testing.T) {
+	const delay = 50 * time.Millisecond
+	h := newHarnessWith(t, func(o ...Option) (*DB, error) {
+		return NewDB(slowConnector{drv: &sqlite.Driver{}, dsn: "file:connectwait?mode=memory&cache=shared", delay: delay}, "sqlite", o...)
+	})
+	var n int
+	if err := h.db.GetContext(context.Background(), &n, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	spans := h.ended()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans, want 1", len(spans))
+	}
+	if d := spans[0].EndTime().Sub(spans[0].StartTime()); d < delay {
+		t.Errorf("span %v shorter than the connection's set-up %v", d, delay)
+	}
+	if v, ok := attrOf(spans[0], semconv.AttrDBConnectionWaitTime); ok {
+		if w := time.Duration(v.AsFloat64() * float64(time.Second)); w >= delay/2 {
+			t.Errorf("wait_time %v counts the connection's set-up (%v) as pool wait", w, delay)
 		}
 	}
 }

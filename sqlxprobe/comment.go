@@ -30,9 +30,64 @@ func sortedTags(tags map[string]string, driverName string) []commentTag {
 
 // hasComment reports whether query already carries a comment; such
 // queries are never changed (they may carry their own sqlcommenter tags or
-// optimizer hints).
+// optimizer hints). A '#' counts too: it starts a line comment in MySQL
+// (an appended comment after it would be commented out, its values with
+// it), and a PostgreSQL operator cannot be told from it without the
+// dialect, so such queries are left alone (found by FuzzSQLCommenter).
 func hasComment(query string) bool {
-	return strings.Contains(query, "/*") || strings.Contains(query, "--")
+	return strings.Contains(query, "/*") || strings.Contains(query, "--") || strings.Contains(query, "#")
+}
+
+// endsInCode reports whether query ends outside any quoted text (string
+// literal, quoted identifier, dollar-quoted string) under the quoting rules
+// of every dialect, with and without backslash escapes. Only then is an
+// appended comment a comment: a statement that ends inside an open quote
+// would take the comment into its literal, and the comment's own quotes
+// would end that literal and turn the rest, values included, into SQL. Such
+// a statement is already invalid; it is sent unchanged.
+func endsInCode(query string) bool {
+	return endsOutsideQuotes(query, false) && endsOutsideQuotes(query, true)
+}
+
+func endsOutsideQuotes(q string, backslash bool) bool {
+	for i := 0; i < len(q); i++ {
+		switch c := q[i]; c {
+		case '\'', '"', '`':
+			j := i + 1
+			for ; j < len(q); j++ {
+				if backslash && q[j] == '\\' {
+					j++
+					continue
+				}
+				if q[j] == c {
+					if j+1 < len(q) && q[j+1] == c { // doubled: an escaped quote
+						j++
+						continue
+					}
+					break
+				}
+			}
+			if j >= len(q) {
+				return false
+			}
+			i = j
+		case '$':
+			// $tag$ … $tag$ (PostgreSQL); $1 is a parameter.
+			j := i + 1
+			for j < len(q) && (q[j] == '_' || 'a' <= q[j] && q[j] <= 'z' || 'A' <= q[j] && q[j] <= 'Z' || '0' <= q[j] && q[j] <= '9' || q[j] >= 0x80) {
+				j++
+			}
+			if j < len(q) && q[j] == '$' && (j == i+1 || q[i+1] < '0' || q[i+1] > '9') {
+				tag := q[i : j+1]
+				k := strings.Index(q[j+1:], tag)
+				if k < 0 {
+					return false
+				}
+				i = j + k + len(tag)
+			}
+		}
+	}
+	return true
 }
 
 // comment returns query with the sqlcommenter comment for sc appended, or
@@ -43,7 +98,7 @@ func hasComment(query string) bool {
 // semicolon.
 func (in *instr) comment(query string, sc trace.SpanContext) string {
 	mode := in.cfg.comment
-	if mode == CommentOff || !sc.IsValid() || hasComment(query) {
+	if mode == CommentOff || !sc.IsValid() || hasComment(query) || !endsInCode(query) {
 		return query
 	}
 	body := strings.TrimRight(query, " \t\r\n")

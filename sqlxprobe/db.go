@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/verdict-obs/verdict/internal/poolreg"
 	"github.com/verdict-obs/verdict/internal/semconv"
 )
 
@@ -45,9 +46,11 @@ type DB struct {
 }
 
 type dbShared struct {
-	reg  metric.Registration
-	once sync.Once
-	err  error
+	reg        metric.Registration
+	pool       *poolStats
+	unregister func() // from internal/poolreg
+	once       sync.Once
+	err        error
 }
 
 // Open opens an instrumented pool for a registered database/sql driver,
@@ -114,13 +117,17 @@ func newDB(c driver.Connector, driverName, dsn string, opts []Option) (*DB, erro
 		return nil, err
 	}
 	db.shared.reg = reg
+	db.shared.pool = newPoolStats(sqldb, in.cfg.poolName, in.cfg.system)
+	db.shared.unregister = poolreg.Register(db.shared.pool)
 	return db, nil
 }
 
-// Close unregisters the pool metrics and closes the pool. It is idempotent:
-// later calls return the first result.
+// Close unregisters the pool metrics, removes the pool from the list
+// tracer.Pools reads, and closes the pool. It is idempotent: later calls
+// return the first result.
 func (db *DB) Close() error {
 	db.shared.once.Do(func() {
+		db.shared.unregister()
 		var err error
 		if db.shared.reg != nil {
 			err = db.shared.reg.Unregister()

@@ -23,13 +23,17 @@ type connector struct {
 	in    *instr
 }
 
+// Connect opens a new connection. database/sql calls it with the caller's
+// context only when the pool has room for one more: the wait for the pool
+// ends here, and the connection's set-up (dial, TLS, authentication) is the
+// call's own time on the wire, not pool wait.
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
+	if cl := callFrom(ctx); cl != nil {
+		cl.markHandover()
+	}
 	ci, err := c.inner.Connect(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if cl := callFrom(ctx); cl != nil {
-		cl.markHandover()
 	}
 	return &conn{inner: ci, in: c.in}, nil
 }
@@ -339,7 +343,9 @@ func (s *stmt) call(ctx context.Context, op opKind) (cl *call, own bool) {
 		cl.markHandover()
 		return cl, false
 	}
-	return s.in.start(ctx, op, s.in.info(s.query), 0), true
+	cl = s.in.start(ctx, op, s.in.info(s.query), 0)
+	cl.net.Goroutine(cl.start) // the statement holds its connection: no handover
+	return cl, true
 }
 
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {

@@ -83,3 +83,46 @@ func ExampleDB_BeginTxx() {
 	fmt.Println(tx.Depth(), err)
 	// Output: 1 BEGIN (depth 1): second pooled connection inside an open transaction
 }
+
+func ExampleFingerprintDialect() {
+	// The same text, read as each database reads it.
+	q := `SELECT * FROM f WHERE dir = 'C:\' AND owner = 'alice' -- x`
+	for _, d := range []sqlxprobe.Dialect{sqlxprobe.DialectPostgres, sqlxprobe.DialectMySQL, sqlxprobe.DialectGeneric} {
+		fmt.Printf("%-10s %s\n", d, sqlxprobe.FingerprintDialect(d, q))
+	}
+	// Batches of any size share one fingerprint.
+	fmt.Println(sqlxprobe.FingerprintDialect(sqlxprobe.DialectPostgres, "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y'), (3, 'z')"))
+	// Output:
+	// postgresql SELECT * FROM f WHERE dir = ? AND owner = ?
+	// mysql      SELECT * FROM f WHERE dir = ?
+	// generic    SELECT * FROM f WHERE dir = ?
+	// INSERT INTO t (a, b) VALUES (?, ?)
+}
+
+func ExampleWithDialect() {
+	// A driver registered under a name that says nothing about the
+	// database: tell the pool how to read its statements.
+	db, err := sqlxprobe.Open("sqlite", "file:example_dialect?mode=memory&cache=shared",
+		sqlxprobe.WithDialect(sqlxprobe.DialectSQLite))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	fmt.Println(sqlxprobe.DialectForDriver("pgx/v5"), sqlxprobe.DialectForDriver("sqlite3"), sqlxprobe.DialectForDriver("odbc"))
+	// Output:
+	// postgresql sqlite generic
+}
+
+// PoolSnapshot is the pool over time; MaxOpen 0 means no limit.
+func ExampleDB_PoolSnapshot() {
+	db, err := sqlxprobe.Open("sqlite", "file:example_pool?mode=memory&cache=shared", sqlxprobe.WithPoolName("orders"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(4)
+	db.MustExec("CREATE TABLE t (a INT)")
+	s := db.PoolSnapshot()
+	fmt.Printf("%s (%s): %d open, %d in use, %d idle, limit %d, %d waits\n", s.Pool, s.System, s.Open, s.InUse, s.Idle, s.MaxOpen, s.WaitCount)
+	// Output: orders (sqlite): 1 open, 0 in use, 1 idle, limit 4, 0 waits
+}

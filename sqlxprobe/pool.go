@@ -13,15 +13,16 @@ import (
 )
 
 // registerPoolMetrics exports sql.DBStats as observable instruments, read
-// at each collection (no goroutine of ours).
+// at each collection (no goroutine of ours). db.client.connection.max is
+// observed only while the pool has a limit (SetMaxOpenConns > 0).
 func registerPoolMetrics(in *instr, db *sql.DB) (metric.Registration, error) {
-	meter := in.cfg.mp.Meter(scopeName, metric.WithInstrumentationVersion(Version))
+	meter := semconv.Meter(in.cfg.mp, scopeName)
 	var err, e error
 	count, e := meter.Int64ObservableUpDownCounter(semconv.MetricDBClientConnectionCount,
 		metric.WithUnit("{connection}"), metric.WithDescription("Connections in the pool by state (idle, used)."))
 	err = errors.Join(err, e)
 	maxOpen, e := meter.Int64ObservableUpDownCounter(semconv.MetricDBClientConnectionMax,
-		metric.WithUnit("{connection}"), metric.WithDescription("Maximum number of open connections allowed (0: unlimited)."))
+		metric.WithUnit("{connection}"), metric.WithDescription("The maximum number of open connections allowed; not reported while the pool has no limit."))
 	err = errors.Join(err, e)
 	waitCount, e := meter.Int64ObservableCounter(semconv.MetricDBClientConnectionWaitCount,
 		metric.WithUnit("{request}"), metric.WithDescription("Requests that waited for a pooled connection."))
@@ -49,7 +50,14 @@ func registerPoolMetrics(in *instr, db *sql.DB) (metric.Registration, error) {
 		s := db.Stats()
 		o.ObserveInt64(count, int64(s.Idle), idle)
 		o.ObserveInt64(count, int64(s.InUse), used)
-		o.ObserveInt64(maxOpen, int64(s.MaxOpenConnections), poolOnly)
+		// database/sql says 0 for "no limit". A limit of 0 would read as
+		// "no connection allowed" and make used/max saturation divide by
+		// zero; like go.memory.limit ("if a limit exists"), the metric is
+		// absent while there is no limit, so a saturation query yields no
+		// sample instead of +Inf or NaN.
+		if s.MaxOpenConnections > 0 {
+			o.ObserveInt64(maxOpen, int64(s.MaxOpenConnections), poolOnly)
+		}
 		o.ObserveInt64(waitCount, s.WaitCount, poolOnly)
 		o.ObserveFloat64(waitDur, s.WaitDuration.Seconds(), poolOnly)
 		o.ObserveInt64(closed, s.MaxIdleClosed, maxIdle)

@@ -9,15 +9,16 @@ import (
 )
 
 // seriesTable bounds the cardinality of db.client.operation.duration by
-// fingerprint: at most n fingerprints keep their own series, the rest are
-// recorded under db.query.text="_OTHER".
+// query summary ("SELECT orders", at most 255 bytes): at most n summaries
+// keep their own series, the rest are recorded under
+// db.query.summary="_OTHER".
 //
-// Admission: the first n fingerprints seen are admitted. After that a
-// folded fingerprint is checked whenever its count reaches a power of two
-// (so the check is rare); it replaces the least used admitted fingerprint
-// when it was used more than twice as often. A demoted series simply stops
-// growing, which is correct for cumulative histograms. At most 16·n folded
-// fingerprints are tracked; beyond that new ones are folded untracked.
+// Admission: the first n summaries seen are admitted. After that a folded
+// summary is checked whenever its count reaches a power of two (so the
+// check is rare); it replaces the least used admitted summary when it was
+// used more than twice as often. A demoted series simply stops growing,
+// which is correct for cumulative histograms. At most 16·n folded
+// summaries are tracked; beyond that new ones are folded untracked.
 type seriesTable struct {
 	n       int
 	mu      sync.Mutex
@@ -38,8 +39,8 @@ func (t *seriesTable) init(n int) {
 	t.entries = make(map[string]*seriesEntry)
 }
 
-// entry returns the series entry of a fingerprint, creating it if the
-// table has room. attrs is retained.
+// entry returns the series entry of a summary, creating it if the table
+// has room. attrs is retained.
 func (t *seriesTable) entry(key string, attrs []attribute.KeyValue) *seriesEntry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -109,7 +110,7 @@ func (t *seriesTable) maybePromote(e *seriesEntry) {
 	}
 }
 
-// ownKeys returns the admitted fingerprints (for tests).
+// ownKeys returns the admitted summaries (for tests).
 func (t *seriesTable) ownKeys() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -25,7 +29,9 @@ import (
 // Status, report it once, and name the number in Shutdown's error. So the
 // pipeline below is a small bounded batcher with the same behaviour (non-
 // blocking enqueue, one export goroutine, size- and time-triggered batches)
-// plus accounting.
+// plus accounting. The SDK processors also read OTEL_BSP_* / OTEL_BLRP_*
+// themselves; since verdict does not use them, env.go resolves those
+// variables for this batcher (same defaults, same meaning).
 
 // ErrDropped is matched (errors.Is) by the errors Shutdown returns when
 // telemetry was dropped. Use errors.As with *[DropError] for the numbers.
@@ -38,15 +44,23 @@ type DropError struct {
 	QueueFull    uint64 // dropped because the export queue was full
 	ExportFailed uint64 // dropped because the exporter returned an error
 	AtShutdown   uint64 // still queued when Shutdown's deadline passed
-	Err          error  // the last export error, if any
+	// Unsupported were not sent because the endpoint does not accept the
+	// signal (it answered gRPC Unimplemented or HTTP 404, 405, 415 or 501).
+	Unsupported uint64
+	Refusal     string // the endpoint's answer, e.g. "HTTP 404 Not Found"
+	Err         error  // the last export error, if any
 }
 
 // Total is the number of dropped items.
-func (e *DropError) Total() uint64 { return e.QueueFull + e.ExportFailed + e.AtShutdown }
+func (e *DropError) Total() uint64 {
+	return e.QueueFull + e.ExportFailed + e.AtShutdown + e.Unsupported
+}
 
 func (e *DropError) Error() string {
 	reason := "exporter too slow"
 	switch {
+	case e.Unsupported > 0:
+		reason = "the endpoint does not accept " + e.Signal + " (" + e.Refusal + ")"
 	case e.Err != nil:
 		reason = "exporter unavailable: " + e.Err.Error()
 	case e.QueueFull == 0 && e.ExportFailed == 0:
@@ -56,8 +70,12 @@ func (e *DropError) Error() string {
 	if e.Total() == 1 {
 		unit = strings.TrimSuffix(unit, "s")
 	}
-	return fmt.Sprintf("%s: %s %s dropped: %s (queue full %s, export failed %s, at shutdown %s)",
-		e.Signal, commas(e.Total()), unit, reason, commas(e.QueueFull), commas(e.ExportFailed), commas(e.AtShutdown))
+	notAccepted := ""
+	if e.Unsupported > 0 {
+		notAccepted = ", not accepted " + commas(e.Unsupported)
+	}
+	return fmt.Sprintf("%s: %s %s dropped: %s (queue full %s, export failed %s, at shutdown %s%s)",
+		e.Signal, commas(e.Total()), unit, reason, commas(e.QueueFull), commas(e.ExportFailed), commas(e.AtShutdown), notAccepted)
 }
 
 // Is makes errors.Is(err, ErrDropped) true.
@@ -76,19 +94,83 @@ type pipeStats struct {
 	queueFull    atomic.Uint64
 	exportFailed atomic.Uint64
 	atShutdown   atomic.Uint64
+	unsupported  atomic.Uint64 // not sent: the endpoint does not accept the signal
 	exported     atomic.Uint64
 	failing      atomic.Bool // the last export failed
+	refused      atomic.Bool // the endpoint does not accept the signal: stop sending
 	warned       atomic.Bool
 
 	mu      sync.Mutex
 	lastErr error
+	refusal string // the endpoint's answer when refused
 }
 
 func (s *pipeStats) dropped() uint64 {
-	return s.queueFull.Load() + s.exportFailed.Load() + s.atShutdown.Load()
+	return s.queueFull.Load() + s.exportFailed.Load() + s.atShutdown.Load() + s.unsupported.Load()
+}
+
+// httpRefusal matches the error of the Go OTLP/HTTP exporters for a
+// non-retryable status ("failed to send [metrics ]to URL: 404 Not Found
+// (body: ...)"); they return no typed error for it. The tests against
+// internal/otlptest's traces-only receiver catch a change of wording.
+var httpRefusal = regexp.MustCompile(`failed to send (?:[a-z]+ )?to \S+: ((\d{3})[^(]*?) \(`)
+
+// signalRefused reports whether err is a permanent refusal of the whole
+// signal by the endpoint, as a traces-only backend (Jaeger) answers metrics
+// and logs: gRPC Unimplemented; HTTP 404 Not Found, 405 Method Not Allowed,
+// 415 Unsupported Media Type or 501 Not Implemented. Other permanent errors
+// (400 for one bad batch, 401/403 until credentials change, 413 for a large
+// batch) concern a request, not the signal, and are counted as failed
+// exports. It returns the answer for the log and Status.
+func signalRefused(err error) (string, bool) {
+	var gs interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &gs) {
+		if gs.GRPCStatus().Code() == codes.Unimplemented {
+			return "gRPC Unimplemented", true
+		}
+		return "", false
+	}
+	if m := httpRefusal.FindStringSubmatch(err.Error()); m != nil {
+		switch m[2] {
+		case "404", "405", "415", "501":
+			return "HTTP " + m[1], true
+		}
+	}
+	return "", false
+}
+
+// refuse marks the signal as not accepted by the endpoint and says so once,
+// in the log; Status says it for as long as the Tracer runs. Nothing more
+// is sent to this exporter; what would have been is counted as dropped
+// (reason signal_unsupported).
+func (s *pipeStats) refuse(answer string, err error) {
+	s.mu.Lock()
+	if s.refusal == "" {
+		s.refusal = answer
+	}
+	s.lastErr = err
+	s.mu.Unlock()
+	if s.refused.CompareAndSwap(false, true) {
+		s.warned.Store(true) // the generic drop warning would repeat this
+		s.diag.Warn("verdict: the endpoint does not accept "+s.signal+"; not sending them any more (counted in "+semconv.MetricDropped+", reason "+semconv.DropUnsupported+")",
+			"signal", s.signal, "exporter", s.desc, "answer", answer, "error", err)
+	}
+}
+
+func (s *pipeStats) refusalAnswer() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refusal
 }
 
 func (s *pipeStats) recordExport(n int, err error, shuttingDown bool) {
+	if err != nil && !shuttingDown {
+		if answer, ok := signalRefused(err); ok {
+			s.unsupported.Add(uint64(n))
+			s.refuse(answer, err)
+			return
+		}
+	}
 	if err == nil {
 		s.exported.Add(uint64(n))
 		s.failing.Store(false)
@@ -125,6 +207,8 @@ func (s *pipeStats) dropError() error {
 		QueueFull:    s.queueFull.Load(),
 		ExportFailed: s.exportFailed.Load(),
 		AtShutdown:   s.atShutdown.Load(),
+		Unsupported:  s.unsupported.Load(),
+		Refusal:      s.refusalAnswer(),
 		Err:          s.err(),
 	}
 }
@@ -181,6 +265,10 @@ func newBatcher[T any](stats *pipeStats, limits batchLimits, export func(context
 
 // enqueue hands x to the export goroutine or drops it. It never blocks.
 func (b *batcher[T]) enqueue(x T) {
+	if b.stats.refused.Load() {
+		b.stats.unsupported.Add(1)
+		return
+	}
 	if b.stopping.Load() {
 		b.stats.atShutdown.Add(1)
 		return
@@ -205,7 +293,13 @@ const (
 func (b *batcher[T]) run() {
 	defer close(b.done)
 	batch := make([]T, 0, b.limits.batchSize)
-	timer := time.NewTimer(b.limits.interval)
+	// With a schedule delay of 0 a batch leaves as soon as the queue is
+	// empty; the timer then only paces the drop warning.
+	tick := b.limits.interval
+	if tick == 0 {
+		tick = time.Second
+	}
+	timer := time.NewTimer(tick)
 	defer timer.Stop()
 	var (
 		backoff     time.Duration
@@ -239,10 +333,23 @@ func (b *batcher[T]) run() {
 		select {
 		case x := <-queue:
 			batch = append(batch, x)
-			if len(batch) >= b.limits.batchSize {
+			// Take what else is queued with plain receives: a select over
+			// all the cases above per item costs several times more,
+			// and under load items arrive faster than the worker parks
+			// and wakes.
+		more:
+			for len(batch) < b.limits.batchSize {
+				select {
+				case x := <-queue:
+					batch = append(batch, x)
+				default:
+					break more
+				}
+			}
+			if len(batch) >= b.limits.batchSize || b.limits.interval == 0 && len(b.queue) == 0 {
 				batch = b.exportBatch(batch)
 				afterExport()
-				timer.Reset(b.limits.interval)
+				timer.Reset(tick)
 			}
 		case <-backoffDone:
 			backoffDone = nil
@@ -252,7 +359,7 @@ func (b *batcher[T]) run() {
 				afterExport()
 			}
 			b.stats.warnOnce()
-			timer.Reset(b.limits.interval)
+			timer.Reset(tick)
 		case reply := <-b.flushCh:
 			// An explicit flush tries the exporter even during a backoff.
 			var err error
@@ -295,12 +402,21 @@ func (b *batcher[T]) drain(batch []T) ([]T, error) {
 
 func (b *batcher[T]) exportBatch(batch []T) []T {
 	n := len(batch)
-	if b.ctx.Err() != nil {
+	switch {
+	case b.stats.refused.Load():
+		// The endpoint does not accept this signal: nothing is sent.
+		b.stats.unsupported.Add(uint64(n))
+	case b.ctx.Err() != nil:
 		// Shutdown's deadline passed before this batch could be tried.
 		b.stats.atShutdown.Add(uint64(n))
-	} else {
-		ctx, cancel := context.WithTimeout(b.ctx, b.limits.exportTimeout)
-		err := b.export(ctx, batch)
+	default:
+		ctx, cancel := b.ctx, context.CancelFunc(func() {})
+		if b.limits.exportTimeout > 0 {
+			ctx, cancel = context.WithTimeout(b.ctx, b.limits.exportTimeout)
+		}
+		// A user's exporter (WithSpanExporter, WithLogExporter) runs here,
+		// on the export goroutine: a panic would end the host.
+		err := protect("exporter", func() error { return b.export(ctx, batch) })
 		cancel()
 		b.stats.recordExport(n, err, err != nil && b.ctx.Err() != nil)
 		if err != nil {
@@ -367,7 +483,7 @@ func (b *batcher[T]) stop(ctx context.Context) error {
 			}
 			grace.Stop()
 		}
-		if err := b.shutdown(ctx); err != nil {
+		if err := protect("exporter Shutdown", func() error { return b.shutdown(ctx) }); err != nil {
 			errs = append(errs, fmt.Errorf("%s: shutdown exporter: %w", b.stats.signal, err))
 		}
 		b.cancel()
@@ -379,6 +495,15 @@ func (b *batcher[T]) stop(ctx context.Context) error {
 // spanExportProcessor feeds sampled spans to an exporter through a batcher.
 type spanExportProcessor struct {
 	b *batcher[sdktrace.ReadOnlySpan]
+}
+
+// exportBound returns limits whose export timeout is also bounded by the
+// exporter's own timeout (0: none).
+func exportBound(limits batchLimits, exporterTimeout time.Duration) batchLimits {
+	if exporterTimeout > 0 && (limits.exportTimeout == 0 || exporterTimeout < limits.exportTimeout) {
+		limits.exportTimeout = exporterTimeout
+	}
+	return limits
 }
 
 func newSpanExportProcessor(e sdktrace.SpanExporter, stats *pipeStats, limits batchLimits) *spanExportProcessor {
@@ -422,12 +547,29 @@ func (p *logExportProcessor) ForceFlush(ctx context.Context) error { return p.b.
 // periodic reader already exports on its own goroutine with a timeout.
 type countingMetricExporter struct {
 	sdkmetric.Exporter
-	stats *pipeStats
+	stats   *pipeStats
+	timeout time.Duration // bounds one export (OTEL_EXPORTER_OTLP_TIMEOUT); 0: none
 }
 
 func (e *countingMetricExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
+	n := dataPoints(rm)
+	if e.stats.refused.Load() {
+		// The endpoint does not accept metrics: nothing is sent.
+		e.stats.unsupported.Add(uint64(n))
+		return nil
+	}
+	if e.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.timeout)
+		defer cancel()
+	}
 	err := e.Exporter.Export(ctx, rm)
-	e.stats.recordExport(dataPoints(rm), err, false)
+	e.stats.recordExport(n, err, false)
+	if err != nil && e.stats.refused.Load() {
+		// Said once by refuse; the reader would report it again through
+		// the OpenTelemetry error handler.
+		return nil
+	}
 	if err != nil {
 		e.stats.warnOnce()
 	}

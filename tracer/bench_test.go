@@ -76,6 +76,9 @@ func BenchmarkSpanPipeline(b *testing.B) {
 		{"no-hooks", nil},
 		{"hook-adds-nothing", []spanhook.Hook{benchHook{}}},
 		{"hook-adds-2-attrs", []spanhook.Hook{benchHook{add: true}}},
+		// What the soak's server span gets with eBPF on: kernel, socket
+		// and self-time attributes.
+		{"hook-adds-14-attrs", []spanhook.Hook{benchHook{add: true, more: 12}}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -108,16 +111,25 @@ func BenchmarkLogger(b *testing.B) {
 }
 
 // benchHook does the least a hook can: nothing at start, two attributes (or
-// none) at end.
-type benchHook struct{ add bool }
+// none) at end, and more numbered ones.
+type benchHook struct {
+	add  bool
+	more int
+}
 
 func (benchHook) SpanStart(trace.SpanContext, time.Time) {}
 func (h benchHook) SpanEnd(_ trace.SpanContext, start, end time.Time, dst []attribute.KeyValue) []attribute.KeyValue {
 	if !h.add {
 		return dst
 	}
-	return append(dst, attribute.Bool("bench.hooked", true), attribute.Int64("bench.duration_ns", int64(end.Sub(start))))
+	dst = append(dst, attribute.Bool("bench.hooked", true), attribute.Int64("bench.duration_ns", int64(end.Sub(start))))
+	for i := range h.more {
+		dst = append(dst, attribute.Int(benchKeys[i%len(benchKeys)], i))
+	}
+	return dst
 }
+
+var benchKeys = []string{"bench.a", "bench.b", "bench.c", "bench.d", "bench.e", "bench.f", "bench.g", "bench.h", "bench.i", "bench.j", "bench.k", "bench.l"}
 
 // BenchmarkSpanVsSDKBatch: one span start+end through verdict's pipeline
 // and through a plain SDK TracerProvider with the SDK's BatchSpanProcessor,

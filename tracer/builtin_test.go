@@ -16,11 +16,16 @@ import (
 
 	"github.com/verdict-obs/verdict/internal/semconv"
 	"github.com/verdict-obs/verdict/probes"
+	"github.com/verdict-obs/verdict/sqlxprobe"
+	_ "modernc.org/sqlite"
 )
 
 // childEnv selects a mode of the test binary run as a subprocess (see
 // runChild): the unprivileged path is tested in a process with another uid.
 const childEnv = "VERDICT_TRACER_TEST_CHILD"
+
+// childModes are further child modes, by name (set by init functions).
+var childModes = map[string]func() int{}
 
 // startBuiltin starts a tracer with the built-in probes as configured by
 // opts and an in-memory span exporter.
@@ -57,11 +62,12 @@ func TestRuntimeProbeIsBuiltIn(t *testing.T) {
 	if c, ok := tr.Status().Component("runtime"); !ok || c.State != probes.StateOn {
 		t.Fatalf("runtime component = %+v, %v; status:\n%s", c, ok, tr.Status())
 	}
-	if _, ok := tr.Status().Component("ebpf"); ok {
-		t.Errorf("EBPFOff still shows an ebpf component:\n%s", tr.Status())
-	}
+	wantEBPFOff(t, tr, "disabled by WithEBPF(EBPFOff)")
 	if tr.Runtime() == nil {
 		t.Fatal("Runtime() = nil with the runtime probe on")
+	}
+	if tr.EBPF() != nil {
+		t.Error("EBPF() != nil with EBPFOff")
 	}
 	_, span := tr.TracerProvider().Tracer("test").Start(context.Background(), "gc")
 	runtime.GC()
@@ -83,18 +89,28 @@ func TestWithoutRuntimeProbe(t *testing.T) {
 func TestEBPFModeFromEnvironment(t *testing.T) {
 	t.Setenv("VERDICT_EBPF", "off")
 	tr, _ := startBuiltin(t, WithoutRuntimeProbe())
-	if _, ok := tr.Status().Component("ebpf"); ok {
-		t.Errorf("VERDICT_EBPF=off still shows an ebpf component:\n%s", tr.Status())
-	}
+	wantEBPFOff(t, tr, "disabled by VERDICT_EBPF=off")
 	shutdown(t, tr)
 
 	// The option wins over the environment.
 	t.Setenv("VERDICT_EBPF", "required")
 	tr, _ = startBuiltin(t, WithoutRuntimeProbe(), WithEBPF(EBPFOff))
-	if _, ok := tr.Status().Component("ebpf"); ok {
-		t.Errorf("WithEBPF(EBPFOff) did not win over VERDICT_EBPF=required:\n%s", tr.Status())
-	}
+	wantEBPFOff(t, tr, "disabled by WithEBPF(EBPFOff)")
 	shutdown(t, tr)
+}
+
+// wantEBPFOff (issue 11 point 11): with eBPF off, Status still has an ebpf
+// line that says who turned it off, after Shutdown too.
+func wantEBPFOff(t *testing.T, tr *Tracer, reason string) {
+	t.Helper()
+	want := "ebpf: off: " + reason
+	c, ok := tr.Status().Component("ebpf")
+	if !ok || c.String() != want {
+		t.Errorf("ebpf component %q (present %v), want %q; status:\n%s", c.String(), ok, want, tr.Status())
+	}
+	if !strings.Contains(tr.Status().String(), "\n"+want) {
+		t.Errorf("Status().String() lacks the line %q:\n%s", want, tr.Status())
+	}
 }
 
 func TestEBPFModeStrings(t *testing.T) {
@@ -121,6 +137,9 @@ type childReport struct {
 
 // runChild runs one child mode and returns the exit code.
 func runChild(mode string) int {
+	if f := childModes[mode]; f != nil {
+		return f()
+	}
 	if mode != "unprivileged" {
 		fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)
 		return 2
@@ -146,7 +165,7 @@ func runChild(mode string) int {
 		for _, s := range exp.GetSpans().Snapshots() {
 			r.Spans++
 			for _, kv := range s.Attributes() {
-				if strings.HasPrefix(string(kv.Key), "verdict.kernel.") || strings.HasPrefix(string(kv.Key), "verdict.gc.stw.") {
+				if strings.HasPrefix(string(kv.Key), "verdict.kernel.") || string(kv.Key) == semconv.AttrGCMarkDuration {
 					r.KernelAttrs = append(r.KernelAttrs, string(kv.Key))
 				}
 			}
@@ -183,5 +202,39 @@ func TestScheduleDurationHistogramExposed(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("scrape lacks %s", want)
 		}
+	}
+}
+
+// Every open sqlxprobe pool is listed, without being passed to the tracer;
+// a closed one is not.
+func TestPoolsListsOpenPools(t *testing.T) {
+	tr, _ := startBuiltin(t, WithEBPF(EBPFOff), WithoutRuntimeProbe())
+	defer shutdown(t, tr)
+	a, err := sqlxprobe.Open("sqlite", "file:tracer_pools_a?mode=memory&cache=shared", sqlxprobe.WithPoolName("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sqlxprobe.Open("sqlite", "file:tracer_pools_b?mode=memory&cache=shared", sqlxprobe.WithPoolName("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.SetMaxOpenConns(3)
+	names := func() (out []string) {
+		for _, p := range tr.Pools() {
+			out = append(out, fmt.Sprintf("%s/%s/%d", p.Pool, p.System, p.MaxOpen))
+		}
+		return out
+	}
+	if got := strings.Join(names(), " "); got != "a/sqlite/0 b/sqlite/3" {
+		t.Errorf("Pools = %s, want a/sqlite/0 b/sqlite/3", got)
+	}
+	a.Close()
+	if got := strings.Join(names(), " "); got != "b/sqlite/3" {
+		t.Errorf("after closing a: Pools = %s", got)
+	}
+	var nilTracer *Tracer
+	if nilTracer.Pools() != nil || nilTracer.EBPF() != nil {
+		t.Error("nil Tracer hands out pools or a probe")
 	}
 }

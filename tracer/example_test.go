@@ -81,6 +81,9 @@ func ExampleTracer_Logger() {
 	tr, err := tracer.Start(context.Background(),
 		tracer.WithoutGlobals(),
 		tracer.WithConsoleFormat(tracer.ConsoleNone),
+		// verdict's own diagnostics ("probe ebpf is off: missing CAP_BPF
+		// ..." without privileges) go to their own logger.
+		tracer.WithLogger(slog.New(slog.DiscardHandler)),
 		tracer.WithLogHandler(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: mask})),
 		tracer.WithSpanExporter(tracetest.NewNoopExporter()),
 		tracer.WithMetricReader(sdkmetric.NewManualReader()),
@@ -137,6 +140,14 @@ func ExampleTracer_Status() {
 	// metrics: on: *metric.ManualReader
 	// logs: on: *stdoutlog.Exporter
 	// propagation: on: baggage, traceparent, tracestate (not the global propagator: WithoutGlobals)
+	// judge: on: 13 rules
+	// ebpf: off: disabled by WithEBPF(EBPFOff)
+	// gc: off: the runtime probe and eBPF are off (WithoutRuntimeProbe, disabled by WithEBPF(EBPFOff))
+	// sched: off: the runtime probe and eBPF are off (WithoutRuntimeProbe, disabled by WithEBPF(EBPFOff))
+	// nethttp: degraded: no socket figures on spans: eBPF off: disabled by WithEBPF(EBPFOff)
+	// grpc: degraded: no socket figures on spans: eBPF off: disabled by WithEBPF(EBPFOff)
+	// sql: degraded: no socket figures on spans: eBPF off: disabled by WithEBPF(EBPFOff)
+	// tcp: degraded: connect outcomes of verdict's HTTP client only: eBPF off: disabled by WithEBPF(EBPFOff)
 	// traces state: on dropped: 0
 }
 
@@ -169,7 +180,7 @@ func ExampleWithEBPF() {
 	}
 	defer tr.Shutdown(context.Background())
 	if c, ok := tr.Status().Component("ebpf"); ok {
-		log.Println(c.State) // on: spans get verdict.kernel.* and verdict.gc.stw.* attributes
+		log.Println(c.State) // on: spans get verdict.kernel.* and verdict.gc.pause.* attributes
 	}
 }
 
@@ -188,5 +199,27 @@ func ExampleTracer_Runtime() {
 		s := p.Snapshot()
 		log.Printf("%d goroutines, live heap %d bytes", s.Goroutines, s.HeapLive)
 		_ = p.SaveFlightRecord("/tmp/checkout.trace") // the last seconds, for go tool trace
+	}
+}
+
+// The eBPF probe's parts and the database pools are read the same way: a
+// Snapshot value each, for the judge and for rules of your own.
+func ExampleTracer_EBPF() {
+	tr, err := tracer.Start(context.Background(), tracer.WithServiceName("checkout"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tr.Shutdown(context.Background())
+	if e := tr.EBPF(); e != nil {
+		if k := e.Kernel(); k != nil {
+			s := k.Snapshot()
+			log.Printf("%.2f goroutines waiting for a CPU on average over %s", s.RunQueueRate, s.Window)
+		}
+		if stw := e.STW(); stw != nil {
+			log.Printf("world stopped %.3f%% of the time", 100*stw.Snapshot().StoppedFraction)
+		}
+	}
+	for _, p := range tr.Pools() {
+		log.Printf("pool %s: %d/%d in use, %.2f callers waiting on average", p.Pool, p.InUse, p.MaxOpen, p.WaitTimeRate)
 	}
 }

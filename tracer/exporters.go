@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	otelruntime "go.opentelemetry.io/contrib/instrumentation/runtime"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -26,6 +25,8 @@ import (
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/verdict-obs/verdict/internal/semconv"
 )
@@ -38,6 +39,17 @@ type exporterChoice struct {
 // choose resolves the exporter names of one signal from the environment.
 // Unknown names are skipped with a warning. The default is otlp, as the
 // OpenTelemetry specification says.
+
+// reconnect bounds the gRPC exporters' reconnection backoff at 5 s instead
+// of gRPC's default 2 minutes, which a collector outage of a few minutes
+// reaches: once the collector is back, export resumes within seconds (at
+// the batcher's next attempt) instead of dropping up to two more minutes of
+// telemetry. A reconnection attempt to a collector is one TCP handshake.
+var reconnect = grpc.WithConnectParams(grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+	MinConnectTimeout: 20 * time.Second,
+})
+
 func (s *setup) choose(signal string, names []string, allowed ...string) (choices []exporterChoice, offReason string) {
 	variable := "OTEL_" + strings.ToUpper(signal) + "_EXPORTER"
 	if names == nil {
@@ -66,35 +78,131 @@ func (s *setup) choose(signal string, names []string, allowed ...string) (choice
 	return choices, ""
 }
 
-// protocol resolves the OTLP protocol of one signal; invalid environment
-// values fall back to the default with a warning (the option was checked in
-// Start).
+// Why verdict builds exporters itself rather than with the contrib
+// autoexport package: autoexport calls otlptrace*.New without options, so the
+// Go exporters' own default applies (TLS to localhost, where the
+// specification says plain http://localhost:4318), WithOTLPEndpoint could
+// not win over the environment, its metric reader wraps the exporter
+// directly (verdict counts every dropped point), and it takes one exporter
+// name per signal where the specification allows a list.
+
+// otlpTarget is where and how one signal goes over OTLP, resolved from the
+// options, the environment and the specification's defaults. verdict passes
+// these to the exporter as explicit options (which the Go exporters let win
+// over their own reading of the environment) because the exporters, left
+// alone, deviate from the specification: their default endpoint uses TLS;
+// OTEL_EXPORTER_OTLP_INSECURE overrides an explicit http:// or https://
+// scheme (the scheme must decide); an endpoint without a scheme such as
+// 127.0.0.1:4317 does not parse as a URL, so a gRPC target the gRPC client
+// accepts is dropped; compression names are case-sensitive; a timeout of 0
+// means "fail at once" instead of "no limit". Headers, certificates and
+// client keys are left to the exporters (validated in env.go).
+type otlpTarget struct {
+	protocol    string
+	endpointURL string // WithEndpointURL: the scheme decides TLS
+	grpcTarget  string // WithEndpoint: a gRPC target without scheme
+	insecure    bool   // WithInsecure, with grpcTarget
+	gzip        bool
+	timeout     time.Duration
+}
+
+// desc is what Status shows for the target.
+func (t otlpTarget) desc() string {
+	transport := "otlp/http "
+	if t.protocol == ProtocolGRPC {
+		transport = "otlp/grpc "
+	}
+	if t.protocol == ProtocolHTTPJSON {
+		transport = "otlp/http+json "
+	}
+	if t.grpcTarget != "" {
+		sec := " (tls)"
+		if t.insecure {
+			sec = " (insecure)"
+		}
+		return transport + t.grpcTarget + sec
+	}
+	return transport + t.endpointURL
+}
+
+// otlpTarget resolves the OTLP settings of one signal.
+func (s *setup) otlpTarget(signal string) (otlpTarget, error) {
+	e := s.env.otlp[signal]
+	if e.tlsErr != nil {
+		return otlpTarget{}, e.tlsErr
+	}
+	t := otlpTarget{protocol: s.protocol(signal), timeout: defaultOTLPTimeout}
+	if e.gzip.ok {
+		t.gzip = e.gzip.v
+	}
+	if e.timeout.ok {
+		t.timeout = e.timeout.v
+	}
+	http := t.protocol != ProtocolGRPC
+	path := "/v1/" + signal
+	// The first endpoint variable that fits the protocol: OTLP/HTTP needs a
+	// URL, gRPC also takes a target without scheme.
+	var endpoint string
+	var perSignal bool
+	for _, c := range e.endpoints {
+		if http && !hasHTTPScheme(c.value) {
+			s.warn(fmt.Sprintf("%s=%q: OTLP/HTTP needs a URL with scheme http or https; ignored", c.variable, c.value))
+			continue
+		}
+		endpoint, perSignal = c.value, c.perSignal
+		break
+	}
+	switch {
+	case s.cfg.otlpEndpoint != "":
+		t.endpointURL = s.cfg.otlpEndpoint
+		if http {
+			t.endpointURL = strings.TrimRight(t.endpointURL, "/") + path
+		}
+	case endpoint == "":
+		// The specification's default: plain HTTP to a local collector.
+		t.endpointURL = "http://localhost:4318" + path
+		if !http {
+			t.endpointURL = "http://localhost:4317"
+		}
+	case !hasHTTPScheme(endpoint):
+		// A gRPC target; OTEL_EXPORTER_OTLP_INSECURE decides TLS.
+		t.grpcTarget = endpoint
+		t.insecure = e.insecure.ok && e.insecure.v
+	default:
+		t.endpointURL = endpoint
+		if http && !perSignal {
+			// The general variable is a base URL; per-signal ones are used
+			// as they are.
+			t.endpointURL = strings.TrimRight(endpoint, "/") + path
+		}
+		if e.insecure.ok && e.insecure.v != strings.HasPrefix(strings.ToLower(endpoint), "http://") {
+			s.warn(fmt.Sprintf("%s=%t is ignored for %s: the endpoint's scheme decides, as the specification says", e.insecureVar, e.insecure.v, endpoint))
+		}
+	}
+	return t, nil
+}
+
+// protocol resolves the OTLP protocol of one signal. http/json exists in
+// the Go exporter of traces only.
 func (s *setup) protocol(signal string) string {
-	p, err := s.env.otlpProtocol(signal, s.cfg.otlpProtocol)
-	if err != nil {
-		s.warn(err.Error() + "; using " + ProtocolHTTPProtobuf)
+	p, src := s.env.otlpProtocol(signal, s.cfg.otlpProtocol)
+	if p == ProtocolHTTPJSON && signal != semconv.SignalTraces {
+		s.warn(fmt.Sprintf("%s=%q: the Go OTLP %s exporter has no JSON encoding; using %s", src, p, signal, ProtocolHTTPProtobuf))
 		return ProtocolHTTPProtobuf
 	}
 	return p
-}
-
-func (s *setup) otlpDesc(signal, protocol string) string {
-	transport := "otlp/http"
-	if protocol == ProtocolGRPC {
-		transport = "otlp/grpc"
-	}
-	return transport + " " + s.env.otlpEndpoint(signal, protocol, s.cfg.otlpEndpoint)
-}
-
-// httpURL is the option endpoint with the signal path appended.
-func (s *setup) httpURL(path string) string {
-	return strings.TrimRight(s.cfg.otlpEndpoint, "/") + path
 }
 
 // named is an exporter with the description Status shows for it.
 type named[E any] struct {
 	exp  E
 	desc string
+	// timeout bounds one export call (OTEL_EXPORTER_OTLP_TIMEOUT); 0: only
+	// the batcher's bound. The Go OTLP/HTTP exporters apply their timeout
+	// to each attempt and retry until the caller's context ends, where the
+	// specification bounds the whole export; the batcher applies it to the
+	// whole call.
+	timeout time.Duration
 }
 
 type (
@@ -105,7 +213,7 @@ type (
 // exporters resolves the exporters of one signal: those given by option,
 // else those the signal's OTEL_*_EXPORTER variable names (otlp by default),
 // each built by build.
-func exporters[E any](s *setup, signal string, given []E, env []string, build func(choice string) (E, string, error)) ([]named[E], string, error) {
+func exporters[E any](s *setup, signal string, given []E, env []string, build func(choice string) (named[E], error)) ([]named[E], string, error) {
 	if len(given) > 0 {
 		out := make([]named[E], 0, len(given))
 		for _, e := range given {
@@ -116,74 +224,90 @@ func exporters[E any](s *setup, signal string, given []E, env []string, build fu
 	choices, off := s.choose(signal, env, "otlp", "console")
 	var out []named[E]
 	for _, c := range choices {
-		e, desc, err := build(c.name)
+		n, err := build(c.name)
 		if err != nil {
 			return nil, "", fmt.Errorf("%s: %s exporter: %w", signal, c.name, err)
 		}
-		out = append(out, named[E]{exp: e, desc: desc})
+		out = append(out, n)
 	}
 	return out, off, nil
 }
 
 func (s *setup) spanExporters(ctx context.Context) ([]namedSpanExporter, string, error) {
-	return exporters(s, semconv.SignalTraces, s.cfg.spanExporters, s.env.tracesExporters, func(choice string) (sdktrace.SpanExporter, string, error) {
+	return exporters(s, semconv.SignalTraces, s.cfg.spanExporters, s.env.tracesExporters, func(choice string) (namedSpanExporter, error) {
 		if choice == "console" {
 			e, err := stdouttrace.New(stdouttrace.WithWriter(os.Stdout))
-			return e, "console (stdout)", err
+			return namedSpanExporter{exp: e, desc: "console (stdout)"}, err
 		}
-		p := s.protocol(semconv.SignalTraces)
-		desc := s.otlpDesc(semconv.SignalTraces, p)
-		if p == ProtocolGRPC {
-			var opts []otlptracegrpc.Option
-			if s.env.otlpDefaultEndpoint(semconv.SignalTraces, s.cfg.otlpEndpoint) {
-				opts = append(opts, otlptracegrpc.WithInsecure())
+		t, err := s.otlpTarget(semconv.SignalTraces)
+		if err != nil {
+			return namedSpanExporter{}, err
+		}
+		if t.protocol == ProtocolGRPC {
+			opts := []otlptracegrpc.Option{otlptracegrpc.WithTimeout(t.timeout), otlptracegrpc.WithDialOption(reconnect)}
+			if t.gzip {
+				opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
 			}
-			if s.cfg.otlpEndpoint != "" {
-				opts = append(opts, otlptracegrpc.WithEndpointURL(s.cfg.otlpEndpoint))
+			switch {
+			case t.grpcTarget != "":
+				opts = append(opts, otlptracegrpc.WithEndpoint(t.grpcTarget))
+				if t.insecure {
+					opts = append(opts, otlptracegrpc.WithInsecure())
+				}
+			default:
+				opts = append(opts, otlptracegrpc.WithEndpointURL(t.endpointURL))
 			}
 			e, err := otlptracegrpc.New(ctx, opts...)
-			return e, desc, err
+			return namedSpanExporter{exp: e, desc: t.desc(), timeout: t.timeout}, err
 		}
-		var opts []otlptracehttp.Option
-		if s.env.otlpDefaultEndpoint(semconv.SignalTraces, s.cfg.otlpEndpoint) {
-			opts = append(opts, otlptracehttp.WithInsecure())
+		enc := otlptracehttp.EncodingProtobuf
+		if t.protocol == ProtocolHTTPJSON {
+			enc = otlptracehttp.EncodingJSON
 		}
-		if s.cfg.otlpEndpoint != "" {
-			opts = append(opts, otlptracehttp.WithEndpointURL(s.httpURL("/v1/traces")))
+		comp := otlptracehttp.NoCompression
+		if t.gzip {
+			comp = otlptracehttp.GzipCompression
 		}
-		e, err := otlptracehttp.New(ctx, opts...)
-		return e, desc, err
+		e, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(t.endpointURL), otlptracehttp.WithEncoding(enc),
+			otlptracehttp.WithCompression(comp), otlptracehttp.WithTimeout(t.timeout))
+		return namedSpanExporter{exp: e, desc: t.desc(), timeout: t.timeout}, err
 	})
 }
 
 func (s *setup) logExporters(ctx context.Context) ([]namedLogExporter, string, error) {
-	return exporters(s, semconv.SignalLogs, s.cfg.logExporters, s.env.logsExporters, func(choice string) (sdklog.Exporter, string, error) {
+	return exporters(s, semconv.SignalLogs, s.cfg.logExporters, s.env.logsExporters, func(choice string) (namedLogExporter, error) {
 		if choice == "console" {
 			e, err := stdoutlog.New(stdoutlog.WithWriter(os.Stdout))
-			return e, "console (stdout)", err
+			return namedLogExporter{exp: e, desc: "console (stdout)"}, err
 		}
-		p := s.protocol(semconv.SignalLogs)
-		desc := s.otlpDesc(semconv.SignalLogs, p)
-		if p == ProtocolGRPC {
-			var opts []otlploggrpc.Option
-			if s.env.otlpDefaultEndpoint(semconv.SignalLogs, s.cfg.otlpEndpoint) {
-				opts = append(opts, otlploggrpc.WithInsecure())
+		t, err := s.otlpTarget(semconv.SignalLogs)
+		if err != nil {
+			return namedLogExporter{}, err
+		}
+		if t.protocol == ProtocolGRPC {
+			opts := []otlploggrpc.Option{otlploggrpc.WithTimeout(t.timeout), otlploggrpc.WithDialOption(reconnect)}
+			if t.gzip {
+				opts = append(opts, otlploggrpc.WithCompressor("gzip"))
 			}
-			if s.cfg.otlpEndpoint != "" {
-				opts = append(opts, otlploggrpc.WithEndpointURL(s.cfg.otlpEndpoint))
+			switch {
+			case t.grpcTarget != "":
+				opts = append(opts, otlploggrpc.WithEndpoint(t.grpcTarget))
+				if t.insecure {
+					opts = append(opts, otlploggrpc.WithInsecure())
+				}
+			default:
+				opts = append(opts, otlploggrpc.WithEndpointURL(t.endpointURL))
 			}
 			e, err := otlploggrpc.New(ctx, opts...)
-			return e, desc, err
+			return namedLogExporter{exp: e, desc: t.desc(), timeout: t.timeout}, err
 		}
-		var opts []otlploghttp.Option
-		if s.env.otlpDefaultEndpoint(semconv.SignalLogs, s.cfg.otlpEndpoint) {
-			opts = append(opts, otlploghttp.WithInsecure())
+		comp := otlploghttp.NoCompression
+		if t.gzip {
+			comp = otlploghttp.GzipCompression
 		}
-		if s.cfg.otlpEndpoint != "" {
-			opts = append(opts, otlploghttp.WithEndpointURL(s.httpURL("/v1/logs")))
-		}
-		e, err := otlploghttp.New(ctx, opts...)
-		return e, desc, err
+		e, err := otlploghttp.New(ctx, otlploghttp.WithEndpointURL(t.endpointURL), otlploghttp.WithCompression(comp),
+			otlploghttp.WithTimeout(t.timeout))
+		return namedLogExporter{exp: e, desc: t.desc(), timeout: t.timeout}, err
 	})
 }
 
@@ -215,12 +339,14 @@ func (s *setup) metricReaders(ctx context.Context) ([]namedReader, string, error
 	choices, off := s.choose(semconv.SignalMetrics, s.env.metricsExporter, "otlp", "prometheus", "console")
 	for _, c := range choices {
 		var (
-			e    sdkmetric.Exporter
-			desc string
-			err  error
+			e       sdkmetric.Exporter
+			desc    string
+			timeout time.Duration
+			err     error
 		)
 		switch c.name {
 		case "prometheus":
+			// OTEL_EXPORTER_PROMETHEUS_PORT was validated in env.go.
 			host, port := s.env.promHost, s.env.promPort
 			if host == "" {
 				host = "localhost"
@@ -235,26 +361,33 @@ func (s *setup) metricReaders(ctx context.Context) ([]namedReader, string, error
 			out = append(out, r)
 			continue
 		case "otlp":
-			p := s.protocol(semconv.SignalMetrics)
-			desc = s.otlpDesc(semconv.SignalMetrics, p)
-			if p == ProtocolGRPC {
-				var opts []otlpmetricgrpc.Option
-				if s.env.otlpDefaultEndpoint(semconv.SignalMetrics, s.cfg.otlpEndpoint) {
-					opts = append(opts, otlpmetricgrpc.WithInsecure())
+			var t otlpTarget
+			if t, err = s.otlpTarget(semconv.SignalMetrics); err != nil {
+				break
+			}
+			desc, timeout = t.desc(), t.timeout
+			if t.protocol == ProtocolGRPC {
+				opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithTimeout(t.timeout), otlpmetricgrpc.WithDialOption(reconnect)}
+				if t.gzip {
+					opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
 				}
-				if s.cfg.otlpEndpoint != "" {
-					opts = append(opts, otlpmetricgrpc.WithEndpointURL(s.cfg.otlpEndpoint))
+				switch {
+				case t.grpcTarget != "":
+					opts = append(opts, otlpmetricgrpc.WithEndpoint(t.grpcTarget))
+					if t.insecure {
+						opts = append(opts, otlpmetricgrpc.WithInsecure())
+					}
+				default:
+					opts = append(opts, otlpmetricgrpc.WithEndpointURL(t.endpointURL))
 				}
 				e, err = otlpmetricgrpc.New(ctx, opts...)
 			} else {
-				var opts []otlpmetrichttp.Option
-				if s.env.otlpDefaultEndpoint(semconv.SignalMetrics, s.cfg.otlpEndpoint) {
-					opts = append(opts, otlpmetrichttp.WithInsecure())
+				comp := otlpmetrichttp.NoCompression
+				if t.gzip {
+					comp = otlpmetrichttp.GzipCompression
 				}
-				if s.cfg.otlpEndpoint != "" {
-					opts = append(opts, otlpmetrichttp.WithEndpointURL(s.httpURL("/v1/metrics")))
-				}
-				e, err = otlpmetrichttp.New(ctx, opts...)
+				e, err = otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpointURL(t.endpointURL), otlpmetrichttp.WithCompression(comp),
+					otlpmetrichttp.WithTimeout(t.timeout))
 			}
 		case "console":
 			desc = "console (stdout)"
@@ -264,7 +397,7 @@ func (s *setup) metricReaders(ctx context.Context) ([]namedReader, string, error
 			return nil, "", fmt.Errorf("metrics: %s exporter: %w", c.name, err)
 		}
 		stats := s.newStats(semconv.SignalMetrics, "points", desc)
-		r := sdkmetric.NewPeriodicReader(&countingMetricExporter{Exporter: e, stats: stats}, s.producers()...)
+		r := sdkmetric.NewPeriodicReader(&countingMetricExporter{Exporter: e, stats: stats, timeout: timeout}, s.periodicReaderOptions()...)
 		out = append(out, namedReader{reader: r, desc: desc, stats: stats})
 	}
 	return out, off, nil
@@ -275,6 +408,9 @@ func (s *setup) metricReaders(ctx context.Context) ([]namedReader, string, error
 // never collide).
 func (s *setup) startPrometheus(addr string) (namedReader, error) {
 	reg := prometheus.NewRegistry()
+	if err := registerProcessCollector(reg); err != nil { // process.go
+		s.warn(err.Error())
+	}
 	popts := []otelprom.Option{otelprom.WithRegisterer(reg)}
 	for _, p := range s.metricProducers() {
 		popts = append(popts, otelprom.WithProducer(p))
@@ -289,7 +425,9 @@ func (s *setup) startPrometheus(addr string) (namedReader, error) {
 		return namedReader{}, fmt.Errorf("metrics: prometheus listen: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// OpenMetrics when the scraper asks for it (Prometheus does): only that
+	// format carries exemplars, the trace_id of a span per histogram bucket.
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -311,21 +449,26 @@ func (s *setup) startPrometheus(addr string) (namedReader, error) {
 }
 
 // metricProducers are the producers added to the readers verdict builds
-// itself: with the runtime probe on, the contrib runtime producer, which
-// emits the one Go runtime semantic-convention metric the metric API cannot
-// express as an observable instrument: the go.schedule.duration histogram.
-// Readers given with WithMetricReader are built by the caller; pass
-// runtime.NewProducer() there with sdkmetric.WithProducer.
+// itself: with the runtime probe on, the go.schedule.duration histogram
+// (schedule.go). Readers given with WithMetricReader are built by the
+// caller; pass NewRuntimeProducer() there with sdkmetric.WithProducer.
 func (s *setup) metricProducers() []sdkmetric.Producer {
 	if s.cfg.noRuntime {
 		return nil
 	}
-	return []sdkmetric.Producer{otelruntime.NewProducer()}
+	return []sdkmetric.Producer{newScheduleProducer()}
 }
 
-func (s *setup) producers() []sdkmetric.PeriodicReaderOption {
-	var out []sdkmetric.PeriodicReaderOption
-	for _, p := range s.metricProducers() {
+// periodicReaderOptions are the options of the periodic readers verdict
+// builds: OTEL_METRIC_EXPORT_INTERVAL and _TIMEOUT, validated in env.go (the
+// SDK reads them too, but takes a timeout of 0 as invalid instead of "no
+// limit"), and the producers (with the process metrics, process.go).
+func (s *setup) periodicReaderOptions() []sdkmetric.PeriodicReaderOption {
+	out := []sdkmetric.PeriodicReaderOption{
+		sdkmetric.WithInterval(s.env.metricInterval),
+		sdkmetric.WithTimeout(s.env.metricTimeout),
+	}
+	for _, p := range append(s.metricProducers(), newProcessProducer()) {
 		out = append(out, sdkmetric.WithProducer(p))
 	}
 	return out

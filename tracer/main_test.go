@@ -110,12 +110,11 @@ func closedPort(t testing.TB) string {
 	return addr
 }
 
-// quiet keeps the console and diagnostics out of test output.
-// quiet silences the console and turns the built-in probes off, so tests
-// see exactly the spans and attributes they make (builtin_test.go tests the
-// probes).
+// quiet silences the console and turns the built-in probes and the judge
+// off, so tests see exactly the spans and attributes they make
+// (builtin_test.go tests the probes, verdict_test.go the judge).
 func quiet() Option {
-	return joinOptions(WithConsoleFormat(ConsoleNone), WithEBPF(EBPFOff), WithoutRuntimeProbe())
+	return joinOptions(WithConsoleFormat(ConsoleNone), WithEBPF(EBPFOff), WithoutRuntimeProbe(), WithoutJudge())
 }
 
 func shutdown(t testing.TB, tr *Tracer) {
@@ -132,3 +131,15 @@ type discardLogExporter struct{}
 func (discardLogExporter) Export(context.Context, []sdklog.Record) error { return nil }
 func (discardLogExporter) Shutdown(context.Context) error                { return nil }
 func (discardLogExporter) ForceFlush(context.Context) error              { return nil }
+
+// joinOptions bundles options into one, applied in order.
+func joinOptions(opts ...Option) Option {
+	return optionFunc(func(c config) config {
+		for _, o := range opts {
+			if o != nil {
+				c = o.apply(c)
+			}
+		}
+		return c
+	})
+}

@@ -58,6 +58,10 @@ func (f ConsoleFormat) String() string {
 const (
 	ProtocolGRPC         = "grpc"
 	ProtocolHTTPProtobuf = "http/protobuf"
+	// ProtocolHTTPJSON is OTLP/HTTP with JSON bodies. The Go OTLP exporters
+	// implement it for traces only; metrics and logs then use
+	// ProtocolHTTPProtobuf, with a warning.
+	ProtocolHTTPJSON = "http/json"
 )
 
 // config is the resolved configuration. Every default lives in newConfig.
@@ -96,19 +100,28 @@ type config struct {
 	kernelOpts  []kernel.Option
 	noRuntime   bool
 
-	batch batchLimits
+	histograms Histograms // histograms.go
+
+	spanBatch batchLimits // defaults; OTEL_BSP_* and batchOpt apply in Start
+	logBatch  batchLimits // defaults; OTEL_BLRP_* and batchOpt apply in Start
+	batchOpt  batchLimits // withBatchLimits (zero fields unset); wins over the environment
+
+	verdict judgeConfig
 }
 
 type probeEntry struct {
 	probe  probes.Probe
 	policy probes.FailurePolicy
+	// off says why a built-in probe is not run at all (eBPF turned off);
+	// the tracer then never starts it and only shows it in Status.
+	off string
 }
 
 // batchLimits bound the export queues of spans and log records.
 type batchLimits struct {
 	queueSize     int           // items waiting for export; beyond it they are dropped
 	batchSize     int           // items per export call
-	interval      time.Duration // longest wait before a partial batch is exported
+	interval      time.Duration // longest wait before a partial batch is exported; 0: export what is there at once
 	exportTimeout time.Duration // bound of one export call
 }
 
@@ -118,10 +131,17 @@ func newConfig(opts []Option) config {
 		consoleFormat: ConsoleText,
 		consoleWriter: os.Stderr,
 		logLevel:      slog.LevelInfo,
-		batch: batchLimits{
+		// The specification's defaults (OTEL_BSP_*, OTEL_BLRP_*).
+		spanBatch: batchLimits{
 			queueSize:     2048,
 			batchSize:     512,
 			interval:      5 * time.Second,
+			exportTimeout: 30 * time.Second,
+		},
+		logBatch: batchLimits{
+			queueSize:     2048,
+			batchSize:     512,
+			interval:      time.Second,
 			exportTimeout: 30 * time.Second,
 		},
 	}
@@ -256,9 +276,10 @@ func WithOTLPEndpoint(url string) Option {
 	})
 }
 
-// WithOTLPProtocol selects the OTLP transport, [ProtocolGRPC] or
-// [ProtocolHTTPProtobuf] (overrides OTEL_EXPORTER_OTLP_PROTOCOL). Start fails
-// on any other value.
+// WithOTLPProtocol selects the OTLP transport, [ProtocolGRPC],
+// [ProtocolHTTPProtobuf] or [ProtocolHTTPJSON] (overrides
+// OTEL_EXPORTER_OTLP_PROTOCOL and the per-signal variants). Start fails on
+// any other value.
 func WithOTLPProtocol(protocol string) Option {
 	return optionFunc(func(c config) config {
 		if protocol != "" {
@@ -278,8 +299,8 @@ func WithSampler(s sdktrace.Sampler) Option {
 	})
 }
 
-// WithPropagators sets the propagator (default: W3C tracecontext and
-// baggage).
+// WithPropagators sets the propagator (overrides OTEL_PROPAGATORS; default:
+// W3C tracecontext and baggage).
 func WithPropagators(p propagation.TextMapPropagator) Option {
 	return optionFunc(func(c config) config {
 		if p != nil {
@@ -351,9 +372,12 @@ func WithSlogDefault() Option {
 }
 
 // WithLogger sets the logger for verdict's own diagnostics (exporter
-// failures, dropped telemetry, probes that could not start). By default they
-// go to the console handler of [Tracer.Logger] (not to OpenTelemetry, so a
-// failing logs exporter cannot feed itself).
+// failures, dropped telemetry, probes that could not start, invalid OTEL_*
+// values, and, unless [WithoutGlobals], the OpenTelemetry Go internal
+// logger). By default they go to the console handler of [Tracer.Logger]
+// (not to OpenTelemetry, so a failing logs exporter cannot feed itself).
+// OTEL_LOG_LEVEL (none, error, warn, info, debug; default info) sets their
+// minimum level either way.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c config) config {
 		if l != nil {
@@ -367,8 +391,9 @@ func WithLogger(l *slog.Logger) Option {
 // them, Shutdown stops them (in reverse order). A probe that cannot start is
 // handled by its failure policy: the policy it reports through a method
 // FailurePolicy() probes.FailurePolicy, otherwise [probes.FailOpen].
-// A probe that also implements [spanhook.Hook] is registered as a span hook
-// once it started.
+// Your probes are not span hooks: only verdict's own probes enrich spans,
+// and they opt in explicitly (internal/spanhook.Provider), not by having the
+// right methods.
 func WithProbes(ps ...probes.Probe) Option {
 	return optionFunc(func(c config) config {
 		for _, p := range ps {
@@ -396,8 +421,9 @@ func WithProbe(p probes.Probe, policy probes.FailurePolicy) Option {
 }
 
 // withSpanHooks registers span hooks (internal/spanhook) that run for every
-// sampled span. It is unexported on purpose: hooks are verdict's internal
-// contract; tracer code builds public options on top of it (see hooks.go).
+// sampled span, beside those of the probes that provide one. It is
+// unexported on purpose: hooks are verdict's internal contract (tests use
+// it).
 func withSpanHooks(hs ...spanhook.Hook) Option {
 	return optionFunc(func(c config) config {
 		for _, h := range hs {
@@ -409,35 +435,21 @@ func withSpanHooks(hs ...spanhook.Hook) Option {
 	})
 }
 
-// withBatchLimits overrides the export queue limits (tests).
+// withBatchLimits overrides the export queue limits of spans and logs
+// (tests); its non-zero fields win over OTEL_BSP_* and OTEL_BLRP_*.
 func withBatchLimits(b batchLimits) Option {
 	return optionFunc(func(c config) config {
 		if b.queueSize > 0 {
-			c.batch.queueSize = b.queueSize
+			c.batchOpt.queueSize = b.queueSize
 		}
 		if b.batchSize > 0 {
-			c.batch.batchSize = b.batchSize
+			c.batchOpt.batchSize = b.batchSize
 		}
 		if b.interval > 0 {
-			c.batch.interval = b.interval
+			c.batchOpt.interval = b.interval
 		}
 		if b.exportTimeout > 0 {
-			c.batch.exportTimeout = b.exportTimeout
-		}
-		return c
-	})
-}
-
-// joinOptions bundles options into one, applied in order. Tracer code uses
-// it to build a public option from internal ones, e.g.
-//
-//	func WithEBPF() Option { p := ebpf.New(); return joinOptions(WithProbes(p), withSpanHooks(p.Hook())) }
-func joinOptions(opts ...Option) Option {
-	return optionFunc(func(c config) config {
-		for _, o := range opts {
-			if o != nil {
-				c = o.apply(c)
-			}
+			c.batchOpt.exportTimeout = b.exportTimeout
 		}
 		return c
 	})

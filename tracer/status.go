@@ -11,6 +11,7 @@ const (
 	KindPipeline    = "pipeline"    // traces, metrics, logs
 	KindPropagation = "propagation" // context propagation
 	KindProbe       = "probe"       // a probe of WithProbes
+	KindJudge       = "judge"       // the judge: rules, verdicts, tail-keep
 )
 
 // Status says what runs, what is off, and why. It is a snapshot: take a new
@@ -19,13 +20,13 @@ type Status struct {
 	Service    string      // service.name of the resource
 	Disabled   bool        // the SDK is off (OTEL_SDK_DISABLED=true)
 	ShutDown   bool        // Shutdown was called
-	Components []Component // pipelines first, then propagation, then probes in order
+	Components []Component // pipelines first, then propagation, the judge, then probes in order
 }
 
 // Component is one part of the tracer in a [Status].
 type Component struct {
-	Name    string       // "traces", "metrics", "logs", "propagation", or the probe's name
-	Kind    string       // KindPipeline, KindPropagation or KindProbe
+	Name    string       // "traces", "metrics", "logs", "propagation", "judge", or the probe's name
+	Kind    string       // KindPipeline, KindPropagation, KindJudge or KindProbe
 	State   probes.State // on, off or degraded
 	Detail  string       // what runs, e.g. "otlp/grpc http://localhost:4317"; may be empty
 	Reason  string       // why off or degraded; empty when on

@@ -30,10 +30,18 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/verdict-obs/verdict/internal/netspan"
 	"github.com/verdict-obs/verdict/internal/semconv"
 	"github.com/verdict-obs/verdict/internal/spanhook"
 	"github.com/verdict-obs/verdict/probes"
+	"github.com/verdict-obs/verdict/probes/ebpf"
+	"github.com/verdict-obs/verdict/probes/gc"
 	"github.com/verdict-obs/verdict/probes/goruntime"
+	grpcprobe "github.com/verdict-obs/verdict/probes/grpc"
+	"github.com/verdict-obs/verdict/probes/nethttp"
+	"github.com/verdict-obs/verdict/probes/sched"
+	sqlprobe "github.com/verdict-obs/verdict/probes/sql"
+	"github.com/verdict-obs/verdict/probes/tcp"
 )
 
 // Tracer is a running verdict setup: the OpenTelemetry providers, their
@@ -54,6 +62,8 @@ type Tracer struct {
 	mpAPI metric.MeterProvider
 	lpAPI otellog.LoggerProvider
 	prop  propagation.TextMapPropagator
+	// propNone: OTEL_PROPAGATORS=none.
+	propNone bool
 
 	logger *slog.Logger
 	diag   *slog.Logger
@@ -62,10 +72,19 @@ type Tracer struct {
 	sampler string
 	probes  []*probeState
 	runtime *goruntime.Probe
+	ebpf    *ebpf.Probe
+	judge   *judgeState // nil when WithoutJudge or the SDK is disabled
+	gc      *gc.Probe
+	sched   *sched.Probe
+	nethttp *nethttp.Probe
+	grpc    *grpcprobe.Probe
+	sql     *sqlprobe.Probe
+	tcp     *tcp.Probe
 
 	closers  []func(context.Context) error
 	prevSlog *slog.Logger
 	shut     atomic.Bool
+	started  time.Time
 }
 
 type signalState struct {
@@ -73,23 +92,38 @@ type signalState struct {
 	details []string
 	off     string
 	stats   []*pipeStats
+	guards  []*guardedProcessor // WithSpanProcessor's (traces only)
 }
 
 type probeState struct {
 	entry    probeEntry
+	name     string // the probe's Name, read once
 	started  bool
 	startErr error
+	panicked atomic.Bool // a panic was reported (once per probe)
 }
 
 // setup carries the state of one Start call.
 type setup struct {
-	cfg   config
-	env   envConfig
-	t     *Tracer
-	stats []*pipeStats
+	cfg    config
+	env    envConfig
+	t      *Tracer
+	stats  []*pipeStats
+	warned map[string]bool
 }
 
-func (s *setup) warn(msg string) { s.t.diag.Warn("verdict: " + msg) }
+// warn reports a configuration problem once per Start (a general variable
+// is seen by the three signals).
+func (s *setup) warn(msg string) {
+	if s.warned[msg] {
+		return
+	}
+	if s.warned == nil {
+		s.warned = map[string]bool{}
+	}
+	s.warned[msg] = true
+	s.t.diag.Warn("verdict: " + msg)
+}
 
 func (s *setup) newStats(signal, unit, desc string) *pipeStats {
 	st := &pipeStats{signal: signal, unit: unit, desc: desc, diag: s.t.diag}
@@ -106,29 +140,39 @@ func (s *setup) newStats(signal, unit, desc string) *pipeStats {
 // no-op and only the console logger and the probes run.
 //
 // Start returns an error for invalid options, exporters that cannot be
-// created, a Prometheus address that cannot be listened on, and probes with
+// created (including OTLP certificate or key files that cannot be used), a
+// Prometheus address that cannot be listened on, and probes with
 // [probes.FailClosed] that cannot start; it then releases what it created.
-// Invalid environment values are reported through the diagnostics logger
-// and replaced by defaults, as the OpenTelemetry specification asks.
+// Other invalid environment values are reported through the diagnostics
+// logger and ignored (the default applies), as the OpenTelemetry
+// specification asks. The README's Configuration section lists every
+// variable.
 func Start(ctx context.Context, opts ...Option) (*Tracer, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	cfg := newConfig(opts)
-	if p := cfg.otlpProtocol; p != "" && p != ProtocolGRPC && p != ProtocolHTTPProtobuf {
-		return nil, fmt.Errorf("tracer: WithOTLPProtocol(%q): use %q or %q", p, ProtocolGRPC, ProtocolHTTPProtobuf)
+	if p := cfg.otlpProtocol; p != "" && p != ProtocolGRPC && p != ProtocolHTTPProtobuf && p != ProtocolHTTPJSON {
+		return nil, fmt.Errorf("tracer: WithOTLPProtocol(%q): use %q, %q or %q", p, ProtocolGRPC, ProtocolHTTPProtobuf, ProtocolHTTPJSON)
 	}
 	if cfg.consoleFormat < ConsoleText || cfg.consoleFormat > ConsoleNone {
 		return nil, fmt.Errorf("tracer: WithConsoleFormat(%v): unknown format", cfg.consoleFormat)
 	}
-	t := &Tracer{globals: cfg.globals}
+	if cfg.histograms < HistogramsFine || cfg.histograms > HistogramsExponential {
+		return nil, fmt.Errorf("tracer: WithHistograms(%v): unknown aggregation", cfg.histograms)
+	}
+	t := &Tracer{globals: cfg.globals, started: time.Now()}
 	s := &setup{cfg: cfg, env: readEnv(), t: t}
 
-	local := localHandler(cfg)
-	t.diag = cfg.diag
-	if t.diag == nil {
-		t.diag = slog.New(local)
+	// OTEL_LOG_LEVEL sets the level of verdict's diagnostics (wherever
+	// WithLogger sends them); the application logger keeps WithLogLevel.
+	diagLevel := s.env.diagLevel()
+	local := localHandler(cfg, minLevel{cfg.logLevel, diagLevel})
+	diag := cfg.diag
+	if diag == nil {
+		diag = slog.New(local)
 	}
+	t.diag = slog.New(&levelHandler{level: diagLevel, next: diag.Handler()})
 	sampler, samplerDesc := s.env.samplerFromEnv()
 	if cfg.sampler != nil {
 		sampler, samplerDesc = cfg.sampler, cfg.sampler.Description()
@@ -139,8 +183,10 @@ func Start(ctx context.Context, opts ...Option) (*Tracer, error) {
 	}
 	t.prop = cfg.propagator
 	if t.prop == nil {
-		t.prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+		t.prop, t.propNone = s.propagatorFromEnv()
 	}
+	s.env.spanBatch.resolved = resolveBatch(cfg.spanBatch, s.env.spanBatch, cfg.batchOpt, "OTEL_BSP_", maxSpanQueue, s.warn)
+	s.env.logBatch.resolved = resolveBatch(cfg.logBatch, s.env.logBatch, cfg.batchOpt, "OTEL_BLRP_", maxLogQueue, s.warn)
 
 	if s.env.disabled {
 		t.disabled = true
@@ -150,6 +196,10 @@ func Start(ctx context.Context, opts ...Option) (*Tracer, error) {
 		}
 		t.tpAPI, t.mpAPI, t.lpAPI = tracenoop.NewTracerProvider(), metricnoop.NewMeterProvider(), lognoop.NewLoggerProvider()
 		t.logger = slog.New(&levelHandler{level: cfg.logLevel, next: local})
+		if cfg.globals {
+			// OTEL_SDK_DISABLED leaves the propagators on (specification).
+			otel.SetTextMapPropagator(t.prop)
+		}
 		if _, err := s.startProbes(ctx); err != nil {
 			_ = t.Shutdown(ctx)
 			return nil, fmt.Errorf("tracer: %w", err)
@@ -168,9 +218,9 @@ func Start(ctx context.Context, opts ...Option) (*Tracer, error) {
 
 // localHandler is the console handler plus WithLogHandler's, behind the
 // trace correlation handler.
-func localHandler(cfg config) slog.Handler {
+func localHandler(cfg config, level slog.Leveler) slog.Handler {
 	var hs []slog.Handler
-	ho := &slog.HandlerOptions{Level: cfg.logLevel}
+	ho := &slog.HandlerOptions{Level: level}
 	switch cfg.consoleFormat {
 	case ConsoleText:
 		hs = append(hs, slog.NewTextHandler(cfg.consoleWriter, ho))
@@ -197,6 +247,7 @@ func (s *setup) build(ctx context.Context, local slog.Handler, sampler sdktrace.
 		// First, so that errors the SDK reports while being built reach
 		// the diagnostics logger too.
 		otel.SetErrorHandler(&diagErrorHandler{diag: t.diag})
+		otel.SetLogger(otelLogger(t.diag))
 	}
 	res := s.resource(ctx)
 	if v, ok := res.Set().Value(otelsemconv.ServiceNameKey); ok {
@@ -209,7 +260,7 @@ func (s *setup) build(ctx context.Context, local slog.Handler, sampler sdktrace.
 		return err
 	}
 	ms := &signalState{name: semconv.SignalMetrics, off: off}
-	mopts := []sdkmetric.Option{sdkmetric.WithResource(res)}
+	mopts := append([]sdkmetric.Option{sdkmetric.WithResource(res)}, s.meterViewOptions()...)
 	for _, r := range readers {
 		mopts = append(mopts, sdkmetric.WithReader(r.reader))
 		ms.details = append(ms.details, r.desc)
@@ -225,10 +276,11 @@ func (s *setup) build(ctx context.Context, local slog.Handler, sampler sdktrace.
 		return err
 	}
 	ls := &signalState{name: semconv.SignalLogs, off: off}
-	lopts := []sdklog.LoggerProviderOption{sdklog.WithResource(res)}
+	lopts := []sdklog.LoggerProviderOption{sdklog.WithResource(res),
+		sdklog.WithAttributeCountLimit(s.env.logAttrCount), sdklog.WithAttributeValueLengthLimit(s.env.logAttrValueLen)}
 	for _, e := range lexps {
 		st := s.newStats(semconv.SignalLogs, "records", e.desc)
-		lopts = append(lopts, sdklog.WithProcessor(newLogExportProcessor(e.exp, st, cfg.batch)))
+		lopts = append(lopts, sdklog.WithProcessor(newLogExportProcessor(e.exp, st, exportBound(s.env.logBatch.resolved, e.timeout))))
 		ls.details = append(ls.details, e.desc)
 		ls.stats = append(ls.stats, st)
 	}
@@ -248,20 +300,31 @@ func (s *setup) build(ctx context.Context, local slog.Handler, sampler sdktrace.
 	var next []sdktrace.SpanProcessor
 	for _, e := range sexps {
 		st := s.newStats(semconv.SignalTraces, "spans", e.desc)
-		next = append(next, newSpanExportProcessor(e.exp, st, cfg.batch))
+		next = append(next, newSpanExportProcessor(e.exp, st, exportBound(s.env.spanBatch.resolved, e.timeout)))
 		ts.details = append(ts.details, e.desc)
 		ts.stats = append(ts.stats, st)
 	}
 	for _, p := range cfg.spanProcessors {
-		next = append(next, p)
+		g := &guardedProcessor{p: p, diag: t.diag}
+		next = append(next, g)
+		ts.guards = append(ts.guards, g)
 		ts.details = append(ts.details, fmt.Sprintf("processor %T", p))
 	}
 	if len(ts.details) > 0 {
 		ts.off = ""
 	}
-	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler)}
-	if len(hooks) > 0 {
-		topts = append(topts, sdktrace.WithSpanProcessor(&spanPipeline{hooks: hooks, next: next, diag: t.diag}))
+	if !cfg.verdict.off {
+		js, err := s.newJudge()
+		if err != nil {
+			return err
+		}
+		t.judge = js
+		sampler = recordAllSampler{inner: sampler}
+	}
+	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler),
+		sdktrace.WithRawSpanLimits(s.env.spanLimits)}
+	if len(hooks) > 0 || t.judge != nil {
+		topts = append(topts, sdktrace.WithSpanProcessor(newSpanPipeline(hooks, next, t.diag, t.judge)))
 	} else {
 		for _, p := range next {
 			topts = append(topts, sdktrace.WithSpanProcessor(p))
@@ -269,6 +332,10 @@ func (s *setup) build(ctx context.Context, local slog.Handler, sampler sdktrace.
 	}
 	t.tp = sdktrace.NewTracerProvider(topts...)
 	t.tpAPI = t.tp
+	// The socket probes keep a record per span that this pipeline ends:
+	// spans of other providers get none.
+	unset := netspan.SetTracerProvider(t.tp)
+	t.closers = append(t.closers, func(context.Context) error { unset(); return nil })
 	t.signals = []*signalState{ts, ms, ls}
 
 	if err := s.registerSelfMetrics(); err != nil {
@@ -282,8 +349,13 @@ func (s *setup) build(ctx context.Context, local slog.Handler, sampler sdktrace.
 		otel.SetTextMapPropagator(t.prop)
 	}
 
-	otelH := otelslog.NewHandler(semconv.InstrumentationName, otelslog.WithLoggerProvider(t.lp))
+	otelH := otelslog.NewHandler(semconv.InstrumentationName, otelslog.WithLoggerProvider(t.lp), otelslog.WithVersion(semconv.Version))
 	t.logger = slog.New(&levelHandler{level: cfg.logLevel, next: slogmulti.Fanout(local, otelH)})
+	if t.judge != nil { // last: its goroutine logs through t.logger
+		if err := t.judge.start(t.mp); err != nil {
+			s.warn("judge metrics not registered: " + err.Error())
+		}
+	}
 	return nil
 }
 
@@ -319,25 +391,39 @@ func (s *setup) resource(ctx context.Context) *resource.Resource {
 	return res
 }
 
-// startProbes starts the configured probes in order and returns those that
-// are span hooks. A FailClosed probe that cannot start fails Start.
+// startProbes starts the configured probes in order and returns the span
+// hooks of those that opted in (spanhook.Provider) and started. A FailClosed
+// probe that cannot start fails Start.
 func (s *setup) startProbes(ctx context.Context) ([]spanhook.Hook, error) {
 	hooks := append([]spanhook.Hook(nil), s.cfg.hooks...)
-	entries := append(s.builtinProbes(s.t.mpAPI), s.cfg.probes...)
+	builtin, err := s.builtinProbes(s.t.mpAPI)
+	if err != nil {
+		return nil, err
+	}
+	entries := append(builtin, s.cfg.probes...)
 	for _, e := range entries {
-		ps := &probeState{entry: e}
+		ps := &probeState{entry: e, name: probeName(e.probe)}
 		s.t.probes = append(s.t.probes, ps)
-		if err := e.probe.Start(ctx); err != nil {
+		if e.off != "" {
+			continue // shown in Status, never started
+		}
+		if err := protect("Start", func() error { return e.probe.Start(ctx) }); err != nil {
 			ps.startErr = err
 			if e.policy == probes.FailClosed {
-				return nil, fmt.Errorf("probe %s: %w", e.probe.Name(), err)
+				return nil, fmt.Errorf("probe %s: %w", ps.name, err)
 			}
-			s.warn(fmt.Sprintf("probe %s is off: %v", e.probe.Name(), err))
+			if errors.Is(err, errPanicked) {
+				ps.reportPanic(s.t.diag, err)
+			} else {
+				s.warn(fmt.Sprintf("probe %s is off: %v", ps.name, err))
+			}
 			continue
 		}
 		ps.started = true
-		if h, ok := e.probe.(spanhook.Hook); ok {
-			hooks = append(hooks, h)
+		if hp, ok := e.probe.(spanhook.Provider); ok {
+			if h := hp.SpanHook(); h != nil {
+				hooks = append(hooks, h)
+			}
 		}
 	}
 	return hooks, nil
@@ -346,7 +432,7 @@ func (s *setup) startProbes(ctx context.Context) ([]spanhook.Hook, error) {
 // registerSelfMetrics publishes the drop counters as semconv.MetricDropped.
 // The counters are plain atomics; the callback reads them at collection.
 func (s *setup) registerSelfMetrics() error {
-	meter := s.t.mp.Meter(semconv.InstrumentationName + "/tracer")
+	meter := semconv.Meter(s.t.mp, semconv.ScopeTracer)
 	counter, err := meter.Int64ObservableCounter(semconv.MetricDropped,
 		metric.WithUnit(semconv.MetricDroppedUnit),
 		metric.WithDescription("Telemetry items dropped instead of blocking the host."))
@@ -361,6 +447,10 @@ func (s *setup) registerSelfMetrics() error {
 			sums[key{st.signal, semconv.DropQueueFull}] += st.queueFull.Load()
 			sums[key{st.signal, semconv.DropExportFailed}] += st.exportFailed.Load()
 			sums[key{st.signal, semconv.DropShutdown}] += st.atShutdown.Load()
+			sums[key{st.signal, semconv.DropUnsupported}] += st.unsupported.Load()
+		}
+		if j := s.t.judge; j != nil {
+			sums[key{semconv.SignalTraces, semconv.DropTailBuffer}] += j.tail.dropped.Load()
 		}
 		for k, v := range sums {
 			o.ObserveInt64(counter, int64(v), metric.WithAttributes(
@@ -461,17 +551,54 @@ func (t *Tracer) Status() Status {
 			}
 		}
 		if sig != nil {
+			var tail uint64
+			if name == semconv.SignalTraces && t.judge != nil {
+				tail = t.judge.tail.dropped.Load()
+			}
+			c.Dropped += tail
+			var refused []string
 			for _, ps := range sig.stats {
 				c.Dropped += ps.dropped()
-				if c.State == probes.StateOn && ps.failing.Load() {
+				switch {
+				case c.State == probes.StateOff:
+				case ps.refused.Load():
+					// A permanent refusal is not an outage: say what the
+					// endpoint answered and that nothing more is sent.
+					refused = append(refused, ps.desc+": the endpoint does not accept "+name+" ("+ps.refusalAnswer()+"); not sending them")
+				case c.State == probes.StateOn && ps.failing.Load():
 					c.State = probes.StateDegraded
 					c.Reason = ps.desc + ": exporter unavailable: " + errString(ps.err())
 				}
 			}
+			switch {
+			case len(refused) == 0:
+			case len(refused) == len(sig.details):
+				// Every exporter of the signal refused it; Detail names them.
+				c.State = probes.StateOff
+				c.Reason = strings.SplitN(refused[0], ": ", 2)[1]
+				if len(refused) > 1 {
+					c.Reason = strings.Join(refused, "; ")
+				}
+			default:
+				c.State = probes.StateDegraded
+				c.Reason = probes.JoinReasons(c.Reason, strings.Join(refused, "; "))
+			}
+			for _, g := range sig.guards {
+				if err := g.panicCause(); err != nil && c.State != probes.StateOff {
+					c.State = probes.StateDegraded
+					c.Reason = probes.JoinReasons(c.Reason, err.Error())
+				}
+			}
 			if c.Dropped > 0 {
-				dropped := commas(c.Dropped) + " " + sig.stats[0].unit + " dropped"
+				dropped := commas(c.Dropped) + " spans dropped"
+				if len(sig.stats) > 0 {
+					dropped = commas(c.Dropped) + " " + sig.stats[0].unit + " dropped"
+				}
+				if tail > 0 {
+					dropped += " (" + commas(tail) + " by the tail-keep buffer)"
+				}
 				if c.Reason == "" || c.State == probes.StateOff {
-					c.Reason = joinReason(c.Reason, dropped)
+					c.Reason = probes.JoinReasons(c.Reason, dropped)
 				} else {
 					c.Reason += " (" + dropped + ")"
 				}
@@ -483,17 +610,23 @@ func (t *Tracer) Status() Status {
 	pc := Component{Name: "propagation", Kind: KindPropagation, State: probes.StateOn,
 		Detail: strings.Join(slices.Sorted(slices.Values(t.prop.Fields())), ", ")}
 	switch {
-	case t.disabled:
-		pc.State, pc.Reason = probes.StateOff, "OTEL_SDK_DISABLED=true"
+	case t.propNone:
+		// OTEL_SDK_DISABLED leaves propagation as configured (specification).
+		pc.State, pc.Reason = probes.StateOff, "OTEL_PROPAGATORS=none"
 	case !t.globals:
 		pc.Detail += " (not the global propagator: WithoutGlobals)"
 	}
 	st.Components = append(st.Components, pc)
 
+	if t.judge != nil {
+		st.Components = append(st.Components, t.judge.component(st.ShutDown))
+	}
 	for _, p := range t.probes {
-		ps := p.entry.probe.Status()
-		c := Component{Name: p.entry.probe.Name(), Kind: KindProbe, State: ps.State, Reason: ps.Reason}
+		ps := p.status(t.diag)
+		c := Component{Name: p.name, Kind: KindProbe, State: ps.State, Reason: ps.Reason}
 		switch {
+		case p.entry.off != "":
+			c.State, c.Reason = probes.StateOff, p.entry.off
 		case p.startErr != nil:
 			c.State, c.Reason = probes.StateOff, p.startErr.Error()
 		case !p.started:
@@ -504,13 +637,6 @@ func (t *Tracer) Status() Status {
 		st.Components = append(st.Components, c)
 	}
 	return st
-}
-
-func joinReason(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
 }
 
 func errString(err error) string {
@@ -539,13 +665,19 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 		slog.SetDefault(t.prevSlog)
 	}
 	var errs []error
+	if t.judge != nil {
+		errs = append(errs, t.judge.stop(ctx))
+	}
 	for i := len(t.probes) - 1; i >= 0; i-- {
 		p := t.probes[i]
 		if !p.started {
 			continue
 		}
-		if err := p.entry.probe.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("probe %s: shutdown: %w", p.entry.probe.Name(), err))
+		if err := protect("Shutdown", func() error { return p.entry.probe.Shutdown(ctx) }); err != nil {
+			if errors.Is(err, errPanicked) {
+				p.reportPanic(t.diag, err)
+			}
+			errs = append(errs, fmt.Errorf("probe %s: shutdown: %w", p.name, err))
 		}
 	}
 	// The self-metric callback stays registered so that the final metric

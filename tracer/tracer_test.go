@@ -123,7 +123,9 @@ func TestLoggerCarriesTraceAndSpanID(t *testing.T) {
 	var console bytes.Buffer
 	extra := newCapture()
 	logs := &memLogExporter{}
-	tr, err := Start(context.Background(), WithoutGlobals(),
+	// The built-in probes off: without privileges, "probe ebpf is off" would
+	// be a third console line (diagnostics go to the console too).
+	tr, err := Start(context.Background(), WithoutGlobals(), WithEBPF(EBPFOff), WithoutRuntimeProbe(),
 		WithConsoleFormat(ConsoleJSON), WithConsoleWriter(&console), WithLogHandler(extra),
 		WithSpanExporter(tracetest.NewNoopExporter()), WithMetricReader(sdkmetric.NewManualReader()),
 		WithLogExporter(logs))
@@ -355,7 +357,7 @@ func TestInvalidEnvironmentFallsBackWithWarning(t *testing.T) {
 }
 
 func TestInvalidOptionIsAnError(t *testing.T) {
-	_, err := Start(context.Background(), quiet(), WithoutGlobals(), WithOTLPProtocol("http/json"))
+	_, err := Start(context.Background(), quiet(), WithoutGlobals(), WithOTLPProtocol("http/xml"))
 	if err == nil || !strings.Contains(err.Error(), "WithOTLPProtocol") {
 		t.Errorf("err = %v", err)
 	}
@@ -494,7 +496,7 @@ func TestStatusString(t *testing.T) {
 	t.Setenv("OTEL_LOGS_EXPORTER", "none")
 	tr, err := Start(context.Background(), quiet(), WithoutGlobals(), WithServiceName("svc"),
 		WithSpanExporter(tracetest.NewNoopExporter()), WithMetricReader(sdkmetric.NewManualReader()),
-		WithProbes(&testProbe{name: "ebpf", startErr: errors.New("missing CAP_BPF")}))
+		WithProbes(&testProbe{name: "custom", startErr: errors.New("missing CAP_BPF")}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +506,14 @@ traces: on: *tracetest.NoopExporter (sampler parentbased_always_on)
 metrics: on: *metric.ManualReader
 logs: off: OTEL_LOGS_EXPORTER=none
 propagation: on: baggage, traceparent, tracestate (not the global propagator: WithoutGlobals)
-ebpf: off: missing CAP_BPF`
+ebpf: off: disabled by WithEBPF(EBPFOff)
+gc: off: the runtime probe and eBPF are off (WithoutRuntimeProbe, disabled by WithEBPF(EBPFOff))
+sched: off: the runtime probe and eBPF are off (WithoutRuntimeProbe, disabled by WithEBPF(EBPFOff))
+nethttp: degraded: no socket figures on spans: eBPF off: disabled by WithEBPF(EBPFOff)
+grpc: degraded: no socket figures on spans: eBPF off: disabled by WithEBPF(EBPFOff)
+sql: degraded: no socket figures on spans: eBPF off: disabled by WithEBPF(EBPFOff)
+tcp: degraded: connect outcomes of verdict's HTTP client only: eBPF off: disabled by WithEBPF(EBPFOff)
+custom: off: missing CAP_BPF`
 	if got := tr.Status().String(); got != want {
 		t.Errorf("Status().String() =\n%s\nwant\n%s", got, want)
 	}
@@ -692,6 +701,22 @@ func TestHookedPipelineAllocations(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { p.OnEnd(ro2) }); n != 1 {
 		t.Errorf("OnEnd with a hook adding 2 attributes: %v allocs, want 1", n)
 	}
+	// 14 attributes (a server span's with eBPF on) and 20 (past the
+	// largest inline size): all of them reach the next processors.
+	// The sink keeps only the last span: a recorder's growing slice, or
+	// a goroutine another test left behind, would be counted too
+	// (AllocsPerRun reads the process's malloc count), so the runs are
+	// many and the sink allocates nothing.
+	for _, c := range []struct{ more, allocs int }{{12, 1}, {18, 2}} {
+		last := &lastProcessor{}
+		p := &spanPipeline{hooks: []spanhook.Hook{benchHook{add: true, more: c.more}}, next: []sdktrace.SpanProcessor{last}}
+		if n := testing.AllocsPerRun(1000, func() { p.OnEnd(ro2) }); n != float64(c.allocs) {
+			t.Errorf("OnEnd with a hook adding %d attributes: %v allocs, want %d", 2+c.more, n, c.allocs)
+		}
+		if got, want := len(last.span.Attributes()), 2+c.more; got != want {
+			t.Errorf("hook added %d attributes, the next processor saw %d", want, got)
+		}
+	}
 }
 
 func TestDropErrorMessage(t *testing.T) {
@@ -751,17 +776,28 @@ func TestJoinOptions(t *testing.T) {
 	}
 }
 
-// hookProbe is a probe that is also a span hook: Start registers it.
+// hookProbe is a probe that opts in as a span hook (spanhook.Provider).
 type hookProbe struct {
+	testProbe
+	hook *durationHook
+}
+
+func (p *hookProbe) SpanHook() spanhook.Hook { return p.hook }
+
+// methodsProbe has a hook's methods but does not opt in.
+type methodsProbe struct {
 	testProbe
 	*durationHook
 }
 
-func TestProbeThatIsAHookIsRegistered(t *testing.T) {
+// Only a probe that says it is a span hook is called for spans: not one that
+// failed to start, not one that merely has SpanStart and SpanEnd.
+func TestProbeHookIsExplicit(t *testing.T) {
 	ok := &hookProbe{testProbe{name: "ok"}, newDurationHook()}
 	failed := &hookProbe{testProbe{name: "failed", startErr: errors.New("no")}, newDurationHook()}
+	methods := &methodsProbe{testProbe{name: "methods"}, newDurationHook()}
 	exp := tracetest.NewInMemoryExporter()
-	tr, err := Start(context.Background(), quiet(), WithoutGlobals(), WithProbes(ok, failed),
+	tr, err := Start(context.Background(), quiet(), WithoutGlobals(), WithProbes(ok, failed, methods),
 		WithLogger(slog.New(slog.DiscardHandler)),
 		WithSpanExporter(exp), WithMetricReader(sdkmetric.NewManualReader()), WithLogExporter(&memLogExporter{}))
 	if err != nil {
@@ -770,11 +806,14 @@ func TestProbeThatIsAHookIsRegistered(t *testing.T) {
 	defer shutdown(t, tr)
 	_, span := tr.TracerProvider().Tracer("x").Start(context.Background(), "op")
 	span.End()
-	if s, _ := ok.counts(); s != 1 {
-		t.Errorf("started probe-hook saw %d starts, want 1", s)
+	if s, e := ok.hook.counts(); s != 1 || e != 1 {
+		t.Errorf("started probe that provides a hook: %d starts, %d ends, want 1 and 1", s, e)
 	}
-	if s, _ := failed.counts(); s != 0 {
-		t.Errorf("probe-hook that failed to start saw %d starts, want 0", s)
+	if s, _ := failed.hook.counts(); s != 0 {
+		t.Errorf("probe that failed to start saw %d starts, want 0", s)
+	}
+	if s, _ := methods.counts(); s != 0 {
+		t.Errorf("probe with a hook's methods but no SpanHook saw %d starts, want 0", s)
 	}
 }
 

@@ -234,6 +234,7 @@ func TestReport(t *testing.T) {
 		t.Logf("Fingerprint %-11s: sqlxprobe %7.1f MB/s %.1f allocs/call | sqllexer Obfuscate %6.1f MB/s %.1f allocs/call (ratio %.1fx) | Obfuscate+Normalize %6.1f MB/s (ratio %.1fx)",
 			set.name, mbps(ours), perCall(ours), mbps(obf), perCall(obf), mbps(ours)/mbps(obf), mbps(on), mbps(ours)/mbps(on))
 	}
+	dialectReport(t)
 	for _, sdk := range []bool{true, false} {
 		res := map[string]testing.BenchmarkResult{}
 		for _, v := range []string{"bare", "sqlxprobe", "otelsql"} {

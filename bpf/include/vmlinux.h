@@ -111,6 +111,34 @@ struct task_struct___pre514 {
 	long state;
 };
 
+/* Sockets (bpf/sock): the fields the TCP programs read. The addresses and
+ * ports sit in anonymous unions in the kernel's struct sock_common; CO-RE
+ * finds members of anonymous members by name. */
+struct in6_addr {
+	union {
+		__u8 u6_addr8[16];
+		__be32 u6_addr32[4];
+	} in6_u;
+};
+
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	volatile unsigned char skc_state;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+};
+
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_type;
+	__u16 sk_protocol;
+	int sk_err;
+};
+
 #pragma clang attribute pop
 
 #endif /* __VERDICT_VMLINUX_H__ */

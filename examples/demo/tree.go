@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -63,11 +64,14 @@ var shown = []struct{ key, label string }{
 	{"verdict.kernel.offcpu.duration", "off-CPU"},
 	{"verdict.kernel.runqueue.duration", "run-queue"},
 	{"verdict.gc.pause.duration", "GC pause"},
-	{"verdict.gc.stw.duration", "STW"},
+	{"verdict.gc.mark.duration", "GC marking"},
+	{"verdict.gc.assist.duration", "GC assist"},
+	{"verdict.unmeasured", "unmeasured"},
 }
 
-// Print writes every trace kept so far.
-func (p *treePrinter) Print() {
+// Print writes every trace kept so far whose root started at since or
+// later.
+func (p *treePrinter) Print(since time.Time) {
 	p.mu.Lock()
 	spans := append([]sdktrace.ReadOnlySpan(nil), p.spans...)
 	p.mu.Unlock()
@@ -88,6 +92,7 @@ func (p *treePrinter) Print() {
 		sort.Slice(ss, func(i, j int) bool { return ss[i].StartTime().Before(ss[j].StartTime()) })
 	}
 	byStart(roots)
+	roots = slices.DeleteFunc(roots, func(s sdktrace.ReadOnlySpan) bool { return s.StartTime().Before(since) })
 	var walk func(s sdktrace.ReadOnlySpan, depth int)
 	walk = func(s sdktrace.ReadOnlySpan, depth int) {
 		fmt.Fprintf(p.out, "%s%s\n", strings.Repeat("    ", depth), line(s))

@@ -1,9 +1,10 @@
-// Package errclass maps transport errors to verdict's fixed error taxonomy,
-// the values of the error.type attribute on client spans and metrics.
+// Package errclass maps errors to verdict's fixed error taxonomy, the values
+// of the error.type attribute on client spans and metrics: HTTP and gRPC
+// clients (middleware) and database calls (sqlxprobe) alike.
 //
-// The taxonomy is closed: every error maps to one of the Kind constants, or
-// to Other when nothing more specific is known, so error.type stays a
-// bounded attribute.
+// The taxonomy is closed: every error maps to one of the kinds listed by
+// [Kinds], or to Other when nothing more specific is known, so error.type
+// stays a bounded attribute.
 package errclass
 
 import (
@@ -29,8 +30,18 @@ const (
 	Timeout             = "timeout"               // a deadline passed after the connection was up
 	Canceled            = "canceled"              // the caller canceled the context
 	UnexpectedEOF       = "unexpected_eof"        // the peer closed the stream early
-	Other               = "_OTHER"                // none of the above (OTel's fallback value)
+	// NestedConnection: a database operation took a second pooled
+	// connection while its context carried an open transaction of the same
+	// pool (sqlxprobe.ErrNestedConnection).
+	NestedConnection = "nested_connection"
+	Other            = "_OTHER" // none of the above (OTel's fallback value)
 )
+
+var kinds = []string{DNSNXDomain, DNSTimeout, DNSError, ConnectionRefused, ConnectionReset, ConnectTimeout,
+	TLSHandshakeTimeout, TLSCertificate, Timeout, Canceled, UnexpectedEOF, NestedConnection, Other}
+
+// Kinds returns every value of the taxonomy (a new slice each call).
+func Kinds() []string { return append([]string(nil), kinds...) }
 
 // Phase is where a request was when it failed. Timeouts are attributed to
 // the phase that was running; the zero value means "after the connection was

@@ -49,3 +49,20 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestKindsAreClosed(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range Kinds() {
+		if k == "" || seen[k] {
+			t.Errorf("kind %q empty or listed twice", k)
+		}
+		seen[k] = true
+	}
+	for _, err := range []error{context.Canceled, io.EOF, errors.New("x"), timeoutErr{}, &net.DNSError{}} {
+		for _, ph := range []Phase{PhaseNone, PhaseDNS, PhaseConnect, PhaseTLS} {
+			if k := Classify(err, ph); !seen[k] {
+				t.Errorf("Classify(%v, %d) = %q, not in Kinds", err, ph, k)
+			}
+		}
+	}
+}

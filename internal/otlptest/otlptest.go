@@ -3,20 +3,26 @@
 // metrics and logs services and record what arrives.
 //
 // It speaks the wire protocol (protobuf over gRPC; protobuf or JSON over HTTP,
-// optionally gzip-compressed), so exporters under test run their real code
-// path. It can be told to refuse requests to test exporter failure handling.
+// optionally gzip-compressed, optionally over TLS), so exporters under test
+// run their real code path. It can be told to refuse requests (an outage), to
+// answer slowly, or to serve only some signals, as a traces-only backend such
+// as Jaeger does: the others then get gRPC Unimplemented and HTTP 404, which
+// is what a real server without that service answers.
 package otlptest
 
 import (
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
@@ -26,6 +32,9 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -40,11 +49,32 @@ const (
 // maxBody bounds one HTTP request body (after decompression).
 const maxBody = 32 << 20
 
-// Request describes one export request the receiver accepted.
+// Request describes one export request the receiver accepted (or, in
+// [Receiver.Unserved], one it answered with Unimplemented or 404).
 type Request struct {
-	Protocol string // ProtocolGRPC or ProtocolHTTP
-	Signal   string // "traces", "metrics" or "logs"
-	Items    int    // spans, data points or log records in the request
+	Protocol   string            // ProtocolGRPC or ProtocolHTTP
+	Signal     string            // "traces", "metrics" or "logs"
+	Items      int               // spans, data points or log records in the request
+	Encoding   string            // "protobuf" or "json"
+	Compressed bool              // the body was gzip-compressed
+	Path       string            // the HTTP path or the gRPC method
+	Headers    map[string]string // HTTP headers or gRPC metadata, keys in lower case
+}
+
+// Options configure [StartWith]. The zero value is what [Start] uses.
+type Options struct {
+	// Signals lists the signals served ("traces", "metrics", "logs"); nil
+	// means all three. Requests for the others are answered as a server
+	// without that service answers: gRPC Unimplemented, HTTP 404.
+	Signals []string
+	// TLS, when not nil, makes both servers speak TLS with this
+	// configuration (set ClientAuth and ClientCAs to require client
+	// certificates).
+	TLS *tls.Config
+	// GRPCAddr and HTTPAddr are the listen addresses; empty means an
+	// ephemeral port on 127.0.0.1. Give a closed receiver's GRPCAddr and
+	// HTTPAddr to start it again on the same ports (a collector restarted).
+	GRPCAddr, HTTPAddr string
 }
 
 // Receiver is a running OTLP receiver. All methods are safe for concurrent
@@ -56,24 +86,36 @@ type Receiver struct {
 	httpLis net.Listener
 	grpcErr chan error
 	httpErr chan error
+	tls     bool
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every accepted request
 	refuse   bool
+	delay    time.Duration
 	requests []Request
+	unserved []Request
 	spans    []*tracepb.ResourceSpans
 	metrics  []*metricspb.ResourceMetrics
 	logs     []*logspb.ResourceLogs
 }
 
-// Start starts a receiver on two ephemeral loopback ports. Close it when
-// done.
-func Start() (*Receiver, error) {
-	gl, err := net.Listen("tcp", "127.0.0.1:0")
+// Start starts a receiver on two ephemeral loopback ports, serving every
+// signal in plain text. Close it when done.
+func Start() (*Receiver, error) { return StartWith(Options{}) }
+
+// StartWith starts a receiver configured by o. Close it when done.
+func StartWith(o Options) (*Receiver, error) {
+	addr := func(a string) string {
+		if a == "" {
+			return "127.0.0.1:0"
+		}
+		return a
+	}
+	gl, err := net.Listen("tcp", addr(o.GRPCAddr))
 	if err != nil {
 		return nil, fmt.Errorf("otlptest: listen grpc: %w", err)
 	}
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	hl, err := net.Listen("tcp", addr(o.HTTPAddr))
 	if err != nil {
 		gl.Close()
 		return nil, fmt.Errorf("otlptest: listen http: %w", err)
@@ -84,29 +126,78 @@ func Start() (*Receiver, error) {
 		grpcErr: make(chan error, 1),
 		httpErr: make(chan error, 1),
 		changed: make(chan struct{}),
+		tls:     o.TLS != nil,
 	}
-	r.grpcSrv = grpc.NewServer()
-	coltrace.RegisterTraceServiceServer(r.grpcSrv, traceService{r: r})
-	colmetrics.RegisterMetricsServiceServer(r.grpcSrv, metricsService{r: r})
-	collogs.RegisterLogsServiceServer(r.grpcSrv, logsService{r: r})
-
+	serves := func(signal string) bool { return o.Signals == nil || slices.Contains(o.Signals, signal) }
+	gopts := []grpc.ServerOption{grpc.UnknownServiceHandler(r.unknownService), grpc.StatsHandler(compressionRecorder{})}
+	if o.TLS != nil {
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
+	r.grpcSrv = grpc.NewServer(gopts...)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/traces", r.handleHTTP(func() proto.Message { return &coltrace.ExportTraceServiceRequest{} }, &coltrace.ExportTraceServiceResponse{}))
-	mux.HandleFunc("POST /v1/metrics", r.handleHTTP(func() proto.Message { return &colmetrics.ExportMetricsServiceRequest{} }, &colmetrics.ExportMetricsServiceResponse{}))
-	mux.HandleFunc("POST /v1/logs", r.handleHTTP(func() proto.Message { return &collogs.ExportLogsServiceRequest{} }, &collogs.ExportLogsServiceResponse{}))
-	r.httpSrv = &http.Server{Handler: mux}
+	if serves("traces") {
+		coltrace.RegisterTraceServiceServer(r.grpcSrv, traceService{r: r})
+		mux.HandleFunc("POST /v1/traces", r.handleHTTP(func() proto.Message { return &coltrace.ExportTraceServiceRequest{} }, &coltrace.ExportTraceServiceResponse{}))
+	}
+	if serves("metrics") {
+		colmetrics.RegisterMetricsServiceServer(r.grpcSrv, metricsService{r: r})
+		mux.HandleFunc("POST /v1/metrics", r.handleHTTP(func() proto.Message { return &colmetrics.ExportMetricsServiceRequest{} }, &colmetrics.ExportMetricsServiceResponse{}))
+	}
+	if serves("logs") {
+		collogs.RegisterLogsServiceServer(r.grpcSrv, logsService{r: r})
+		mux.HandleFunc("POST /v1/logs", r.handleHTTP(func() proto.Message { return &collogs.ExportLogsServiceRequest{} }, &collogs.ExportLogsServiceResponse{}))
+	}
+	mux.HandleFunc("/", r.notFound)
+	r.httpSrv = &http.Server{Handler: mux, TLSConfig: o.TLS}
 
 	go func() { r.grpcErr <- r.grpcSrv.Serve(gl) }()
-	go func() { r.httpErr <- r.httpSrv.Serve(hl) }()
+	go func() {
+		if o.TLS != nil {
+			r.httpErr <- r.httpSrv.ServeTLS(hl, "", "")
+			return
+		}
+		r.httpErr <- r.httpSrv.Serve(hl)
+	}()
 	return r, nil
 }
 
-// GRPCEndpoint is the gRPC endpoint as a URL, e.g. "http://127.0.0.1:40123".
-func (r *Receiver) GRPCEndpoint() string { return "http://" + r.grpcLis.Addr().String() }
+// GRPCEndpoint is the gRPC endpoint as a URL, e.g. "http://127.0.0.1:40123"
+// ("https://..." with TLS).
+func (r *Receiver) GRPCEndpoint() string { return r.scheme() + r.grpcLis.Addr().String() }
 
 // HTTPEndpoint is the base URL of the HTTP receiver (without /v1/traces),
-// e.g. "http://127.0.0.1:40124".
-func (r *Receiver) HTTPEndpoint() string { return "http://" + r.httpLis.Addr().String() }
+// e.g. "http://127.0.0.1:40124" ("https://..." with TLS).
+func (r *Receiver) HTTPEndpoint() string { return r.scheme() + r.httpLis.Addr().String() }
+
+// GRPCAddr is the gRPC listener's host:port, without a scheme.
+func (r *Receiver) GRPCAddr() string { return r.grpcLis.Addr().String() }
+
+// HTTPAddr is the HTTP listener's host:port, without a scheme.
+func (r *Receiver) HTTPAddr() string { return r.httpLis.Addr().String() }
+
+func (r *Receiver) scheme() string {
+	if r.tls {
+		return "https://"
+	}
+	return "http://"
+}
+
+// SetDelay makes the receiver wait d before answering each request, as a
+// slow backend does; a request whose client gives up meanwhile is answered
+// with an error and not recorded. Zero answers at once.
+func (r *Receiver) SetDelay(d time.Duration) {
+	r.mu.Lock()
+	r.delay = d
+	r.mu.Unlock()
+}
+
+// Unserved returns the requests for signals the receiver does not serve
+// (see [Options.Signals]), in arrival order. Items is not counted for them.
+func (r *Receiver) Unserved() []Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Request(nil), r.unserved...)
+}
 
 // Refuse makes the receiver answer every request with "unavailable"
 // (gRPC code Unavailable, HTTP 503) while on is true.
@@ -209,14 +300,28 @@ func (r *Receiver) Close() error {
 	return errors.Join(gerr, herr)
 }
 
-// accept records one request; it returns false if the receiver refuses.
-func (r *Receiver) accept(protocol string, msg proto.Message) bool {
+// accept records one request; it returns false if the receiver refuses or
+// the client gave up during the configured delay.
+func (r *Receiver) accept(ctx context.Context, req Request, msg proto.Message) bool {
+	r.mu.Lock()
+	delay := r.delay
+	r.mu.Unlock()
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			// The client gave up (gRPC carries its deadline to the server):
+			// answering now could still beat its own timer.
+			return false
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.refuse {
 		return false
 	}
-	req := Request{Protocol: protocol}
 	switch m := msg.(type) {
 	case *coltrace.ExportTraceServiceRequest:
 		req.Signal = "traces"
@@ -269,13 +374,101 @@ func dataPoints(m *metricspb.Metric) int {
 
 var errRefused = status.Error(codes.Unavailable, "otlptest: refusing requests")
 
+// grpcRequest describes the gRPC call in ctx.
+func grpcRequest(ctx context.Context) Request {
+	req := Request{Protocol: ProtocolGRPC, Encoding: "protobuf", Headers: map[string]string{}}
+	md, _ := metadata.FromIncomingContext(ctx)
+	for k, v := range md {
+		req.Headers[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	if c, ok := ctx.Value(compressionKey{}).(*string); ok {
+		req.Compressed = *c == "gzip"
+	}
+	if m, ok := grpc.Method(ctx); ok {
+		req.Path = m
+	}
+	return req
+}
+
+// compressionRecorder notes the compression of each incoming call (gRPC
+// removes grpc-encoding from the metadata handlers see).
+type compressionRecorder struct{}
+
+type compressionKey struct{}
+
+func (compressionRecorder) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
+	return context.WithValue(ctx, compressionKey{}, new(string))
+}
+
+func (compressionRecorder) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	if h, ok := s.(*stats.InHeader); ok {
+		if c, ok := ctx.Value(compressionKey{}).(*string); ok {
+			*c = h.Compression
+		}
+	}
+}
+
+func (compressionRecorder) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (compressionRecorder) HandleConn(context.Context, stats.ConnStats) {}
+
+// signalOf names the signal of an OTLP path or gRPC method ("" if none).
+func signalOf(path string) string {
+	switch {
+	case strings.Contains(path, "trace"):
+		return "traces"
+	case strings.Contains(path, "metric"):
+		return "metrics"
+	case strings.Contains(path, "log"):
+		return "logs"
+	}
+	return ""
+}
+
+// unknownService answers calls to services the receiver does not serve, as
+// gRPC does without this handler, and records them.
+func (r *Receiver) unknownService(_ any, stream grpc.ServerStream) error {
+	req := grpcRequest(stream.Context())
+	req.Path, _ = grpc.MethodFromServerStream(stream)
+	req.Signal = signalOf(req.Path)
+	r.mu.Lock()
+	r.unserved = append(r.unserved, req)
+	r.mu.Unlock()
+	return status.Errorf(codes.Unimplemented, "unknown service %s", strings.TrimPrefix(req.Path, "/"))
+}
+
+// notFound answers HTTP requests to paths the receiver does not serve with
+// 404, as net/http's mux does, and records them.
+func (r *Receiver) notFound(w http.ResponseWriter, hr *http.Request) {
+	req := httpRequest(hr)
+	req.Signal = signalOf(hr.URL.Path)
+	r.mu.Lock()
+	r.unserved = append(r.unserved, req)
+	r.mu.Unlock()
+	http.NotFound(w, hr)
+}
+
+// httpRequest describes the HTTP request hr.
+func httpRequest(hr *http.Request) Request {
+	req := Request{Protocol: ProtocolHTTP, Encoding: "protobuf", Path: hr.URL.Path, Headers: map[string]string{},
+		Compressed: hr.Header.Get("Content-Encoding") == "gzip"}
+	if strings.HasPrefix(hr.Header.Get("Content-Type"), "application/json") {
+		req.Encoding = "json"
+	}
+	for k, v := range hr.Header {
+		req.Headers[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	return req
+}
+
 type traceService struct {
 	coltrace.UnimplementedTraceServiceServer
 	r *Receiver
 }
 
-func (s traceService) Export(_ context.Context, req *coltrace.ExportTraceServiceRequest) (*coltrace.ExportTraceServiceResponse, error) {
-	if !s.r.accept(ProtocolGRPC, req) {
+func (s traceService) Export(ctx context.Context, req *coltrace.ExportTraceServiceRequest) (*coltrace.ExportTraceServiceResponse, error) {
+	if !s.r.accept(ctx, grpcRequest(ctx), req) {
 		return nil, errRefused
 	}
 	return &coltrace.ExportTraceServiceResponse{}, nil
@@ -286,8 +479,8 @@ type metricsService struct {
 	r *Receiver
 }
 
-func (s metricsService) Export(_ context.Context, req *colmetrics.ExportMetricsServiceRequest) (*colmetrics.ExportMetricsServiceResponse, error) {
-	if !s.r.accept(ProtocolGRPC, req) {
+func (s metricsService) Export(ctx context.Context, req *colmetrics.ExportMetricsServiceRequest) (*colmetrics.ExportMetricsServiceResponse, error) {
+	if !s.r.accept(ctx, grpcRequest(ctx), req) {
 		return nil, errRefused
 	}
 	return &colmetrics.ExportMetricsServiceResponse{}, nil
@@ -298,8 +491,8 @@ type logsService struct {
 	r *Receiver
 }
 
-func (s logsService) Export(_ context.Context, req *collogs.ExportLogsServiceRequest) (*collogs.ExportLogsServiceResponse, error) {
-	if !s.r.accept(ProtocolGRPC, req) {
+func (s logsService) Export(ctx context.Context, req *collogs.ExportLogsServiceRequest) (*collogs.ExportLogsServiceResponse, error) {
+	if !s.r.accept(ctx, grpcRequest(ctx), req) {
 		return nil, errRefused
 	}
 	return &collogs.ExportLogsServiceResponse{}, nil
@@ -308,7 +501,8 @@ func (s logsService) Export(_ context.Context, req *collogs.ExportLogsServiceReq
 func (r *Receiver) handleHTTP(newReq func() proto.Message, resp proto.Message) http.HandlerFunc {
 	return func(w http.ResponseWriter, hr *http.Request) {
 		var body io.Reader = http.MaxBytesReader(w, hr.Body, maxBody)
-		if hr.Header.Get("Content-Encoding") == "gzip" {
+		req := httpRequest(hr)
+		if req.Compressed {
 			zr, err := gzip.NewReader(body)
 			if err != nil {
 				http.Error(w, "bad gzip body: "+err.Error(), http.StatusBadRequest)
@@ -323,7 +517,7 @@ func (r *Receiver) handleHTTP(newReq func() proto.Message, resp proto.Message) h
 			return
 		}
 		msg := newReq()
-		isJSON := strings.HasPrefix(hr.Header.Get("Content-Type"), "application/json")
+		isJSON := req.Encoding == "json"
 		if isJSON {
 			err = protojson.Unmarshal(data, msg)
 		} else {
@@ -333,7 +527,7 @@ func (r *Receiver) handleHTTP(newReq func() proto.Message, resp proto.Message) h
 			http.Error(w, "decode body: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		if !r.accept(ProtocolHTTP, msg) {
+		if !r.accept(hr.Context(), req, msg) {
 			http.Error(w, "otlptest: refusing requests", http.StatusServiceUnavailable)
 			return
 		}

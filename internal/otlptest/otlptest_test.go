@@ -112,3 +112,62 @@ func TestReceiver(t *testing.T) {
 		t.Error("Wait returned nil for a condition that never holds")
 	}
 }
+
+// A receiver that serves traces only answers the other signals as a real
+// server without those services does, and records the attempts.
+func TestTracesOnlyReceiver(t *testing.T) {
+	r, err := StartWith(Options{Signals: []string{"traces"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer http.DefaultClient.CloseIdleConnections()
+
+	pb, _ := proto.Marshal(request("x"))
+	if code := post(t, r.HTTPEndpoint()+"/v1/metrics", "application/x-protobuf", false, pb); code != http.StatusNotFound {
+		t.Errorf("HTTP metrics answered %d, want 404", code)
+	}
+	if code := post(t, r.HTTPEndpoint()+"/v1/traces", "application/x-protobuf", false, pb); code != http.StatusOK {
+		t.Errorf("HTTP traces answered %d, want 200", code)
+	}
+
+	conn, err := grpc.NewClient(r.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var resp coltrace.ExportTraceServiceResponse
+	err = conn.Invoke(context.Background(), "/opentelemetry.proto.collector.logs.v1.LogsService/Export", request("x"), &resp)
+	if status.Code(err) != codes.Unimplemented {
+		t.Errorf("gRPC logs: %v, want Unimplemented", err)
+	}
+	un := r.Unserved()
+	if len(un) != 2 || un[0].Signal != "metrics" || un[0].Protocol != ProtocolHTTP || un[1].Signal != "logs" || un[1].Protocol != ProtocolGRPC {
+		t.Errorf("Unserved = %+v", un)
+	}
+	if n := len(r.Requests()); n != 1 {
+		t.Errorf("accepted %d requests, want 1", n)
+	}
+}
+
+func TestDelayAndHeaders(t *testing.T) {
+	r, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer http.DefaultClient.CloseIdleConnections()
+	r.SetDelay(50 * time.Millisecond)
+	pb, _ := proto.Marshal(request("x"))
+	begin := time.Now()
+	if code := post(t, r.HTTPEndpoint()+"/v1/traces", "application/x-protobuf", true, pb); code != http.StatusOK {
+		t.Fatalf("answered %d", code)
+	}
+	if d := time.Since(begin); d < 50*time.Millisecond {
+		t.Errorf("answered after %v, want the 50ms delay", d)
+	}
+	rq := r.Requests()[0]
+	if !rq.Compressed || rq.Headers["content-type"] != "application/x-protobuf" || rq.Path != "/v1/traces" || rq.Encoding != "protobuf" {
+		t.Errorf("request = %+v", rq)
+	}
+}

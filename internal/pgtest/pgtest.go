@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/verdict-obs/verdict/internal/testutil"
 )
 
 // BinDir is where the PostgreSQL binaries are looked up; PGTEST_BINDIR
@@ -41,6 +43,7 @@ type Server struct {
 	gid     int
 	bin     string
 	logPath string
+	opts    string // the server options of pg_ctl start
 	once    sync.Once
 	stopErr error
 }
@@ -91,7 +94,7 @@ func Start() (*Server, error) {
 		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c log_statement=all -c fsync=off -c full_page_writes=off -c max_connections=50", port, dir)
 		out, err := s.run("pg_ctl", "-D", data, "-l", s.logPath, "-o", opts, "-w", "-t", "60", "start")
 		if err == nil {
-			s.Port = port
+			s.Port, s.opts = port, opts
 			s.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 			return s, nil
 		}
@@ -134,13 +137,34 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
+// Halt stops the server immediately (as a crash would: no shutdown
+// checkpoint, clients cut off) and keeps its data; [Server.Resume] starts
+// it again on the same port.
+func (s *Server) Halt() error {
+	if out, err := s.run("pg_ctl", "-D", filepath.Join(s.Dir, "data"), "-m", "immediate", "-w", "stop"); err != nil {
+		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Resume starts a halted server again on the same port (crash recovery
+// replays the log first).
+func (s *Server) Resume() error {
+	if out, err := s.run("pg_ctl", "-D", filepath.Join(s.Dir, "data"), "-l", s.logPath, "-o", s.opts, "-w", "-t", "60", "start"); err != nil {
+		return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, s.Log())
+	}
+	return nil
+}
+
 // Stop stops the server immediately and removes its directory. It is
 // idempotent.
 func (s *Server) Stop() error {
 	s.once.Do(func() {
-		out, err := s.run("pg_ctl", "-D", filepath.Join(s.Dir, "data"), "-m", "immediate", "-w", "stop")
-		if err != nil {
-			s.stopErr = fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+		if _, err := os.Stat(filepath.Join(s.Dir, "data", "postmaster.pid")); err == nil { // not halted
+			out, err := s.run("pg_ctl", "-D", filepath.Join(s.Dir, "data"), "-m", "immediate", "-w", "stop")
+			if err != nil {
+				s.stopErr = fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+			}
 		}
 		if err := os.RemoveAll(s.Dir); err != nil && s.stopErr == nil {
 			s.stopErr = err
@@ -191,7 +215,7 @@ func Require(t testing.TB) *Server {
 	t.Helper()
 	s, err := Shared()
 	if err != nil {
-		if errors.Is(err, ErrNoPostgres) && os.Getenv("CI") != "true" {
+		if errors.Is(err, ErrNoPostgres) && !testutil.CI() {
 			t.Skipf("no PostgreSQL here: %v", err)
 		}
 		t.Fatalf("start PostgreSQL: %v", err)

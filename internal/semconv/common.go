@@ -3,10 +3,6 @@ package semconv
 // Prefix is the namespace of every name verdict defines itself.
 const Prefix = "verdict."
 
-// InstrumentationName is the instrumentation scope name used by verdict's
-// own tracers and meters; subpackages append their path.
-const InstrumentationName = "github.com/verdict-obs/verdict"
-
 // Self-observability metrics.
 const (
 	// MetricDropped counts telemetry items (spans, log records, metric

@@ -19,9 +19,10 @@ const (
 	AttrDBRowsAffected       = "verdict.db.rows_affected"
 	AttrDBCloseReason        = "verdict.db.close_reason" // max_idle, max_idle_time, max_lifetime
 
-	// DBQueryTextOther is the db.query.text value of the series that all
-	// fingerprints outside the top N fold into.
-	DBQueryTextOther = "_OTHER"
+	// DBQuerySummaryOther is the db.query.summary value of the
+	// db.client.operation.duration series that all summaries outside the
+	// top N fold into. Metrics never carry db.query.text.
+	DBQuerySummaryOther = "_OTHER"
 
 	// EventDBNestedConnection is the span event recorded when a transaction
 	// is begun, or a query is run on the pool, while the context already

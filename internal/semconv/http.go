@@ -80,6 +80,7 @@ const (
 	AttrRPCSystemName         = "rpc.system.name"
 	AttrRPCSystem             = "rpc.system"
 	AttrRPCMethod             = "rpc.method"
+	AttrRPCMethodOriginal     = "rpc.method_original"
 	AttrRPCService            = "rpc.service"
 	AttrRPCResponseStatusCode = "rpc.response.status_code"
 	AttrRPCGRPCStatusCode     = "rpc.grpc.status_code"

@@ -19,8 +19,17 @@ const (
 	// it ran the span's goroutine.
 	AttrKernelInvoluntarySwitches = "verdict.kernel.context_switches.involuntary"
 
+	// The kernel-time histograms are recorded once per request: per entry
+	// span (server or consumer, or a local root), with the time of the
+	// spans it enclosed on its goroutine, split by AttrSpanName.
 	MetricKernelSyscallDuration  = "verdict.kernel.syscall.duration"
 	MetricKernelOffCPUDuration   = "verdict.kernel.offcpu.duration"
 	MetricKernelRunqueueDuration = "verdict.kernel.runqueue.duration"
 	MetricKernelEventsLost       = "verdict.kernel.events.lost"
 )
+
+// AttrSpanName is the metric attribute holding the name of the span a
+// measurement belongs to (as the OpenTelemetry Collector's span metrics
+// name it); span names are low-cardinality by convention, and verdict
+// bounds them further (ValueOther past a limit).
+const AttrSpanName = "span.name"

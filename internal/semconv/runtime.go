@@ -3,11 +3,8 @@ package semconv
 // Go runtime span attributes and metrics. Where the OpenTelemetry Go runtime
 // semantic conventions define a name it is used; the rest are verdict's.
 const (
-	// Span attributes: stop-the-world GC pauses that overlapped the span.
-	AttrGCPauseDuration = "verdict.gc.pause.duration" // seconds
-	AttrGCPauseCount    = "verdict.gc.pause.count"
-
-	MetricGCPauseDuration = "verdict.go.gc.pause.duration" // histogram, s
+	// The GC pause span attributes and metric are in kernel_stw.go: one
+	// family whatever measured them.
 
 	// OTel semantic conventions (go.* runtime metrics).
 	MetricGoMemoryUsed        = "go.memory.used"
@@ -25,19 +22,16 @@ const (
 // none, and the attribute keys and values used with them.
 const (
 	// AttrGoMemoryType is the OTel attribute of go.memory.used.
-	AttrGoMemoryType      = "go.memory.type"
-	GoMemoryTypeStack     = "stack"
-	GoMemoryTypeOther     = "other"
-	AttrQuantile          = "verdict.quantile"
-	AttrBlockClass        = "verdict.go.block.class"
-	MetricGCCycles        = "verdict.go.gc.cycles"                // counter, {gc_cycle}
-	MetricGCCPUFraction   = "verdict.go.gc.cpu.fraction"          // gauge, 1
-	MetricHeapLive        = "verdict.go.memory.heap.live"         // updowncounter, By
-	MetricHeapGrowthRate  = "verdict.go.memory.heap.growth_rate"  // gauge, By/s
-	MetricAllocRate       = "verdict.go.memory.allocation_rate"   // gauge, By/s
-	MetricMutexWait       = "verdict.go.sync.mutex.wait.duration" // counter, s
-	MetricScheduleLatency = "verdict.go.schedule.latency"         // gauge, s, by AttrQuantile
-	MetricBlockedCount    = "verdict.go.goroutine.blocked"        // gauge, {goroutine}, by AttrBlockClass
-	MetricLeakSuspects    = "verdict.go.goroutine.leak.suspects"  // gauge, {stack}
-	MetricGCPausesMissed  = "verdict.go.gc.pauses.missed"         // counter, {pause}
+	AttrGoMemoryType     = "go.memory.type"
+	GoMemoryTypeStack    = "stack"
+	GoMemoryTypeOther    = "other"
+	AttrBlockClass       = "verdict.go.block.class"
+	MetricGCCycles       = "verdict.go.gc.cycles"                // counter, {gc_cycle}
+	MetricGCCPUFraction  = "verdict.go.gc.cpu.fraction"          // gauge, 1
+	MetricHeapLive       = "verdict.go.memory.heap.live"         // updowncounter, By
+	MetricHeapGrowthRate = "verdict.go.memory.heap.growth_rate"  // gauge, By/s
+	MetricAllocRate      = "verdict.go.memory.allocation_rate"   // gauge, By/s
+	MetricMutexWait      = "verdict.go.sync.mutex.wait.duration" // counter, s
+	MetricBlockedCount   = "verdict.go.goroutine.blocked"        // gauge, {goroutine}, by AttrBlockClass
+	MetricLeakSuspects   = "verdict.go.goroutine.leak.suspects"  // gauge, {stack}
 )

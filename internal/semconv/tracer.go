@@ -19,9 +19,12 @@ const (
 	// DropQueueFull: the export queue was full (exporter slow or down).
 	// DropExportFailed: the exporter returned an error for the batch.
 	// DropShutdown: the item was still queued when Shutdown's deadline passed.
+	// DropUnsupported: the endpoint answered that it does not accept the
+	// signal (gRPC Unimplemented, HTTP 404), so it is no longer sent.
 	DropQueueFull    = "queue_full"
 	DropExportFailed = "export_failed"
 	DropShutdown     = "shutdown"
+	DropUnsupported  = "signal_unsupported"
 
 	// MetricDroppedUnit is the UCUM unit of MetricDropped.
 	MetricDroppedUnit = "{item}"

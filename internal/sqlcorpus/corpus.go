@@ -1,6 +1,8 @@
-// Package sqlcorpus reads the table of real-world SQL queries and their
-// expected fingerprints (sqlxprobe/testdata/queries.txt), shared by the
-// sqlxprobe tests and the go-sqllexer agreement test in bench/sqlbench.
+// Package sqlcorpus reads the SQL corpora shared by the sqlxprobe tests and
+// the benchmarks in bench/sqlbench: the table of queries with their
+// expected fingerprints (sqlxprobe/testdata/queries.txt, [Read]) and the
+// statements derived from public SQL corpora per dialect
+// (sqlxprobe/testdata/corpus/*.jsonl, [ReadStatements]).
 //
 // Format: each entry starts with a line "### <dialect>", followed by the
 // query (one or more lines, kept verbatim without the final newline) and a
@@ -9,6 +11,7 @@ package sqlcorpus
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -80,4 +83,35 @@ func Write(path string, entries []Entry) error {
 		fmt.Fprintf(&b, "### %s\n%s\n>>> %s\n", e.Dialect, e.Query, e.Expected)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// Statement is one statement of a derived real-world corpus
+// (sqlxprobe/testdata/corpus/*.jsonl, see the README there).
+type Statement struct {
+	Source string `json:"src"` // repository:path it was taken from
+	Query  string `json:"q"`
+}
+
+// ReadStatements reads a corpus of one JSON object per line,
+// {"src": ..., "q": ...}.
+func ReadStatements(path string) ([]Statement, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open corpus: %w", err)
+	}
+	defer f.Close()
+	var out []Statement
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	for n := 1; sc.Scan(); n++ {
+		var s Statement
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			return nil, fmt.Errorf("corpus %s line %d: %w", path, n, err)
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read corpus: %w", err)
+	}
+	return out, nil
 }

@@ -114,6 +114,11 @@ func members(n int, f func(i int) string) string {
 	return strings.Join(parts, ",")
 }
 
+// Level 1 and Level 2 tracestate cases of the W3C trace-context test suite
+// (w3c/trace-context test/test.py, commit acab820: test_tracestate_*), one
+// row per request the suite sends, with the outcome it asserts: "keep" is
+// the list a vendor forwards (duplicates dropped, the first one stays),
+// "" when the whole tracestate is discarded.
 func TestTraceStateSuite(t *testing.T) {
 	allowedKey := "abcdefghijklmnopqrstuvwxyz0123456789_-*/"
 	allowedValue := ""
@@ -122,68 +127,139 @@ func TestTraceStateSuite(t *testing.T) {
 			allowedValue += string(c)
 		}
 	}
+	bars := func(from, to int) string {
+		return members(to-from+1, func(i int) string {
+			n := itoa(from + i)
+			n = strings.Repeat("0", 2-len(n)) + n
+			return "bar" + n + "=" + n
+		})
+	}
 	tests := []struct {
-		name    string
-		in      []string
-		valid   bool
-		members int
+		name  string
+		in    []string
+		valid bool
+		keep  string // the list forwarded, when valid
+		dups  int
 	}{
-		{"empty_header", []string{""}, true, 0},
-		{"missing", nil, true, 0},
-		{"single", []string{"foo=1"}, true, 1},
-		{"multiple_headers_different_keys", []string{"foo=1,bar=2", "rojo=1,congo=2", "baz=3"}, true, 5},
-		{"duplicated_keys", []string{"foo=1,foo=1"}, false, 0},
-		{"duplicated_keys_other_value", []string{"foo=1,foo=2"}, false, 0},
-		{"duplicated_keys_across_headers", []string{"foo=1", "foo=1"}, false, 0},
-		{"duplicated_keys_across_headers_other_value", []string{"foo=1", "foo=2"}, false, 0},
-		{"all_allowed_characters", []string{allowedKey + "=" + allowedValue[1:]}, true, 1},
-		{"all_allowed_characters_tenant", []string{"0123456789" + "@" + "abcdefghijklm" + "=1"}, true, 1},
-		{"ows_handling", []string{"foo=1 \t , \t bar=2, \t baz=3"}, true, 3},
-		{"ows_handling_leading", []string{" \t foo=1"}, true, 1},
-		{"empty_members", []string{"foo=1,,,bar=2, ,"}, true, 2},
-		{"key_illegal_characters_space", []string{"foo =1"}, false, 0},
-		{"key_illegal_characters_upper", []string{"FOO=1"}, false, 0},
-		{"key_illegal_characters_dollar", []string{"foo$=1"}, false, 0},
-		{"key_illegal_characters_tilde", []string{"foo~=1"}, false, 0},
-		{"key_illegal_vendor_format_two_at", []string{"foo@@bar=1"}, false, 0},
-		{"key_illegal_vendor_format_empty_tenant", []string{"@bar=1"}, false, 0},
-		{"key_illegal_vendor_format_empty_vendor", []string{"foo@=1"}, false, 0},
-		{"key_illegal_vendor_format_multiple_at", []string{"foo@bar@baz=1"}, false, 0},
-		{"key_illegal_vendor_digit_start", []string{"foo@1bar=1"}, false, 0},
-		{"key_digit_start_simple", []string{"1foo=1"}, false, 0},
-		{"member_count_limit_32", []string{members(32, func(i int) string { return "k" + itoa(i) + "=" + itoa(i) })}, true, 32},
-		{"member_count_limit_32_split", []string{
-			members(16, func(i int) string { return "a" + itoa(i) + "=1" }),
-			members(16, func(i int) string { return "b" + itoa(i) + "=1" }),
-		}, true, 32},
-		{"member_count_limit_33", []string{members(33, func(i int) string { return "k" + itoa(i) + "=" + itoa(i) })}, false, 0},
-		{"member_count_limit_33_split", []string{
-			members(17, func(i int) string { return "a" + itoa(i) + "=1" }),
-			members(16, func(i int) string { return "b" + itoa(i) + "=1" }),
-		}, false, 0},
-		{"key_length_limit_256", []string{"foo=1,z" + strings.Repeat("a", 255) + "=1"}, true, 2},
-		{"key_length_limit_257", []string{"z" + strings.Repeat("a", 256) + "=1"}, false, 0},
-		{"key_length_limit_tenant_241_vendor_14", []string{strings.Repeat("t", 241) + "@" + strings.Repeat("v", 14) + "=1"}, true, 1},
-		{"key_length_limit_tenant_242", []string{strings.Repeat("t", 242) + "@v=1"}, false, 0},
-		{"key_length_limit_vendor_15", []string{"t@" + strings.Repeat("v", 15) + "=1"}, false, 0},
-		{"value_illegal_characters_comma_eq", []string{"foo=bar=baz"}, false, 0},
-		{"value_illegal_trailing_space_ok", []string{"foo=bar "}, true, 1},
-		{"value_inner_space", []string{"foo=b ar"}, true, 1},
-		{"value_empty", []string{"foo="}, false, 0},
-		{"value_only_space", []string{"foo= "}, false, 0}, // OWS is trimmed: an empty value
-		{"value_non_ascii", []string{"foo=\x80"}, false, 0},
-		{"value_control", []string{"foo=a\x01"}, false, 0},
-		{"value_length_256", []string{"foo=" + strings.Repeat("x", 256)}, true, 1},
-		{"value_length_257", []string{"foo=" + strings.Repeat("x", 257)}, false, 0},
-		{"no_equals", []string{"foo"}, false, 0},
+		// Level 1
+		{"empty_header", []string{""}, true, "", 0},
+		{"empty_header_then_value", []string{"foo=1", ""}, true, "foo=1", 0},
+		{"empty_header_first", []string{"", "foo=1"}, true, "foo=1", 0},
+		{"missing", nil, true, "", 0},
+		{"included_traceparent_included", []string{"foo=1,bar=2"}, true, "foo=1,bar=2", 0},
+		{"multiple_headers_different_keys", []string{"foo=1,bar=2", "rojo=1,congo=2", "baz=3"}, true, "foo=1,bar=2,rojo=1,congo=2,baz=3", 0},
+		{"all_allowed_characters", []string{allowedKey + "=" + allowedValue}, true, allowedKey + "=" + allowedValue, 0}, // the leading space is part of the value
+		{"all_allowed_characters_with_vendor", []string{allowedKey + "@a-z0-9_-*/=" + allowedValue}, true, allowedKey + "@a-z0-9_-*/=" + allowedValue, 0},
+		{"ows_handling", []string{"foo=1 \t , \t bar=2, \t baz=3"}, true, "foo=1,bar=2,baz=3", 0},
+		{"ows_handling_tabs", []string{"foo=1\t \t,\t \tbar=2,\t \tbaz=3"}, true, "foo=1,bar=2,baz=3", 0},
+		{"ows_handling_leading_space", []string{" foo=1"}, true, "foo=1", 0},
+		{"ows_handling_leading_tab", []string{"\tfoo=1"}, true, "foo=1", 0},
+		{"ows_handling_trailing_space", []string{"foo=1 "}, true, "foo=1", 0},
+		{"ows_handling_trailing_tab", []string{"foo=1\t"}, true, "foo=1", 0},
+		{"ows_handling_both", []string{"\t foo=1 \t"}, true, "foo=1", 0},
+		{"empty_members", []string{"foo=1,,,bar=2, ,"}, true, "foo=1,bar=2", 0},
+		// Level 2: test_tracestate_duplicated_keys
+		{"duplicated_keys", []string{"foo=1,foo=1"}, true, "foo=1", 1},
+		{"duplicated_keys_other_value", []string{"foo=1,foo=2"}, true, "foo=1", 1},
+		{"duplicated_keys_across_headers", []string{"foo=1", "foo=1"}, true, "foo=1", 1},
+		{"duplicated_keys_across_headers_other_value", []string{"foo=1", "foo=2"}, true, "foo=1", 1},
+		// Level 2: test_tracestate_key_illegal_characters
+		{"key_illegal_characters_space", []string{"foo =1"}, false, "", 0},
+		{"key_illegal_characters_upper", []string{"FOO=1"}, false, "", 0},
+		{"key_illegal_characters_dot", []string{"foo.bar=1"}, false, "", 0},
+		{"key_illegal_characters_dollar", []string{"foo$=1"}, false, "", 0},
+		{"key_illegal_characters_tilde", []string{"foo~=1"}, false, "", 0},
+		// Level 2: test_tracestate_key_illegal_vendor_format (current key
+		// grammar: "@" is a key character, not the first one)
+		{"key_vendor_format_trailing_at", []string{"foo@=1,bar=2"}, true, "foo@=1,bar=2", 0},
+		{"key_vendor_format_leading_at", []string{"@foo=1,bar=2"}, false, "", 0},
+		{"key_vendor_format_two_at", []string{"foo@@bar=1,bar=2"}, true, "foo@@bar=1,bar=2", 0},
+		{"key_vendor_format_at_twice", []string{"foo@bar@baz=1,bar=2"}, true, "foo@bar@baz=1,bar=2", 0},
+		{"key_vendor_digit_after_at", []string{"foo@1bar=1"}, true, "foo@1bar=1", 0},
+		{"key_digit_start", []string{"1foo=1"}, true, "1foo=1", 0},
+		// Level 2: test_tracestate_member_count_limit
+		{"member_count_limit_32", []string{bars(1, 10), bars(11, 20), bars(21, 30), bars(31, 32)}, true, bars(1, 32), 0},
+		{"member_count_limit_33", []string{bars(1, 10), bars(11, 20), bars(21, 30), bars(31, 33)}, false, "", 0},
+		{"member_count_limit_32_and_a_duplicate", []string{bars(1, 32), "bar01=x"}, true, bars(1, 32), 1},
+		// Level 2: test_tracestate_key_length_limit
+		{"key_length_limit_256", []string{"foo=1", strings.Repeat("z", 256) + "=1"}, true, "foo=1," + strings.Repeat("z", 256) + "=1", 0},
+		{"key_length_limit_257", []string{"foo=1", strings.Repeat("z", 257) + "=1"}, false, "", 0},
+		{"key_length_limit_tenant_241_vendor_14", []string{"foo=1", strings.Repeat("t", 241) + "@" + strings.Repeat("v", 14) + "=1"}, true, "foo=1," + strings.Repeat("t", 241) + "@" + strings.Repeat("v", 14) + "=1", 0},
+		{"key_length_limit_tenant_242", []string{"foo=1", strings.Repeat("t", 242) + "@v=1"}, true, "foo=1," + strings.Repeat("t", 242) + "@v=1", 0},
+		{"key_length_limit_vendor_15", []string{"foo=1", "t@" + strings.Repeat("v", 15) + "=1"}, true, "foo=1,t@" + strings.Repeat("v", 15) + "=1", 0},
+		// Level 2: test_tracestate_value_illegal_characters
+		{"value_illegal_characters_eq", []string{"foo=bar=baz"}, false, "", 0},
+		{"value_empty_then_member", []string{"foo=,bar=3"}, false, "", 0},
+		// Value grammar beyond the suite.
+		{"value_trailing_space", []string{"foo=bar "}, true, "foo=bar", 0},
+		{"value_inner_space", []string{"foo=b ar"}, true, "foo=b ar", 0},
+		{"value_leading_space_kept", []string{"foo= bar"}, true, "foo= bar", 0},
+		{"value_empty", []string{"foo="}, false, "", 0},
+		{"value_only_space", []string{"foo= "}, false, "", 0}, // OWS is trimmed: an empty value
+		{"value_non_ascii", []string{"foo=\x80"}, false, "", 0},
+		{"value_control", []string{"foo=a\x01"}, false, "", 0},
+		{"value_length_256", []string{"foo=" + strings.Repeat("x", 256)}, true, "foo=" + strings.Repeat("x", 256), 0},
+		{"value_length_257", []string{"foo=" + strings.Repeat("x", 257)}, false, "", 0},
+		{"no_equals", []string{"foo"}, false, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, ok := TraceStateScan(tt.in)
-			if ok != tt.valid || (ok && n != tt.members) {
-				t.Fatalf("TraceStateScan(%q) = %d, %v; want %d, %v", tt.in, n, ok, tt.members, tt.valid)
+			info, ok := ScanTraceState(tt.in)
+			if ok != tt.valid {
+				t.Fatalf("ScanTraceState(%q) ok=%v, want %v", tt.in, ok, tt.valid)
+			}
+			if !ok {
+				return
+			}
+			got := string(AppendTraceState(nil, tt.in, false))
+			if got != tt.keep {
+				t.Errorf("forwarded %q, want %q", got, tt.keep)
+			}
+			again, _ := ScanTraceState([]string{tt.keep})
+			if info.Duplicates != tt.dups || info.Members != again.Members {
+				t.Errorf("info %+v, want %d members and %d duplicates", info, again.Members, tt.dups)
 			}
 		})
+	}
+}
+
+// TestTraceStateLegacy: the members OpenTelemetry's trace.ParseTraceState
+// accepts (the Level 1 key grammar) and the merge with what it could not
+// hold.
+func TestTraceStateLegacy(t *testing.T) {
+	for k, want := range map[string]bool{
+		"foo": true, "foo@bar": true, "0t@v": true, strings.Repeat("t", 241) + "@" + strings.Repeat("v", 14): true,
+		"foo@": false, "foo@@bar": false, "foo@bar@baz": false, "1foo": false, "foo@1bar": false,
+		strings.Repeat("t", 242) + "@v": false, "t@" + strings.Repeat("v", 15): false, "@foo": false, "": false,
+	} {
+		if got := LegacyTraceStateKey(k); got != want {
+			t.Errorf("LegacyTraceStateKey(%q) = %v", k, got)
+		}
+	}
+	in := []string{"foo@=1,bar=2,bar=3", "1x=4,rojo=5"}
+	info, ok := ScanTraceState(in)
+	if !ok || info != (TraceStateInfo{Members: 4, Duplicates: 1, Legacy: 2}) {
+		t.Fatalf("ScanTraceState = %+v %v", info, ok)
+	}
+	if got := string(AppendTraceState(nil, in, true)); got != "bar=2,rojo=5" {
+		t.Errorf("legacy list %q", got)
+	}
+	full := string(AppendTraceState(nil, in, false))
+	if full != "foo@=1,bar=2,1x=4,rojo=5" {
+		t.Errorf("full list %q", full)
+	}
+	// A vendor inserted its member and dropped bar: the members OTel
+	// could not hold follow in their order.
+	if got := MergeTraceState("congo=9,rojo=5", full); got != "congo=9,rojo=5,foo@=1,1x=4" {
+		t.Errorf("merge %q", got)
+	}
+	if got := MergeTraceState("", full); got != "foo@=1,1x=4" {
+		t.Errorf("merge into empty %q", got)
+	}
+	// Never more than 32 members.
+	many := members(32, func(i int) string { return "k" + itoa(i) + "=1" })
+	if got := MergeTraceState(many, full); got != many {
+		t.Errorf("merge over 32: %q", got)
 	}
 }
 
@@ -298,7 +374,7 @@ func TestParsersDoNotAllocate(t *testing.T) {
 	buf := make([]byte, 0, 64)
 	if a := testing.AllocsPerRun(100, func() {
 		p, _ := ParseTraceParentValues(tp)
-		_, _ = TraceStateScan(ts)
+		_, _ = ScanTraceState(ts)
 		_, _, _ = ParseBaggage(bg, &dst)
 		buf = AppendTraceParent(buf[:0], p.TraceID, p.SpanID, p.Flags)
 	}); a != 0 {
@@ -332,17 +408,29 @@ func FuzzTraceState(f *testing.F) {
 	f.Add("foo=1,foo=2", "a@b=c")
 	f.Add(" , ,a=b ", "x= y")
 	f.Fuzz(func(t *testing.T, a, b string) {
-		n, ok := TraceStateScan([]string{a, b})
-		if ok && (n < 0 || n > MaxTraceStateMembers) {
-			t.Fatalf("members %d", n)
+		info, ok := ScanTraceState([]string{a, b})
+		if ok && (info.Members < 0 || info.Members > MaxTraceStateMembers || info.Legacy > info.Members) {
+			t.Fatalf("info %+v", info)
 		}
-		if !ok && n != 0 {
-			t.Fatalf("invalid with %d members", n)
+		if !ok && info != (TraceStateInfo{}) {
+			t.Fatalf("invalid with %+v", info)
 		}
 		// The same list joined into one header must give the same answer.
-		n2, ok2 := TraceStateScan([]string{a + "," + b})
-		if ok != ok2 || n != n2 {
-			t.Fatalf("split %d,%v vs joined %d,%v", n, ok, n2, ok2)
+		info2, ok2 := ScanTraceState([]string{a + "," + b})
+		if ok != ok2 || info != info2 {
+			t.Fatalf("split %+v,%v vs joined %+v,%v", info, ok, info2, ok2)
+		}
+		if !ok {
+			return
+		}
+		// The forwarded list is valid, has no duplicates and reads the same.
+		full := string(AppendTraceState(nil, []string{a, b}, false))
+		again, ok3 := ScanTraceState([]string{full})
+		if !ok3 || again.Members != info.Members || again.Duplicates != 0 || again.Legacy != info.Legacy {
+			t.Fatalf("forwarded %q reads %+v %v, want %+v", full, again, ok3, info)
+		}
+		if got := string(AppendTraceState(nil, []string{full}, false)); got != full {
+			t.Fatalf("not idempotent: %q -> %q", full, got)
 		}
 	})
 }

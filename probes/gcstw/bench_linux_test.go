@@ -12,6 +12,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/verdict-obs/verdict/internal/testutil"
 )
 
 // BenchmarkHTTPRequest is the regression benchmark for the probe's cost per
@@ -34,9 +36,9 @@ func BenchmarkHTTPRequest(b *testing.B) {
 		start bool
 	}{{"none", false}, {"gcstw", true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			p := New()
+			p := mustNew(b)
 			if bc.start {
-				requirePrivilege(b, p.Start(context.Background()))
+				testutil.RequirePrivilege(b, p.Start(context.Background()))
 			}
 			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				start := time.Now()
@@ -60,7 +62,7 @@ func BenchmarkHTTPRequest(b *testing.B) {
 				resp.Body.Close()
 			}
 			if bc.start {
-				b.ReportMetric(float64(p.Stats().Windows), "pauses")
+				b.ReportMetric(float64(p.Snapshot().Pauses), "pauses")
 			}
 			t0 := time.Now()
 			if err := p.Shutdown(context.Background()); err != nil {
@@ -78,8 +80,8 @@ func BenchmarkHTTPRequest(b *testing.B) {
 func BenchmarkStartShutdown(b *testing.B) {
 	ctx := context.Background()
 	for b.Loop() {
-		p := New()
-		requirePrivilege(b, p.Start(ctx))
+		p := mustNew(b)
+		testutil.RequirePrivilege(b, p.Start(ctx))
 		if err := p.Shutdown(ctx); err != nil {
 			b.Fatal(err)
 		}

@@ -15,7 +15,11 @@ import (
 // long the world was stopped during the span.
 func ExampleNew() {
 	ctx := context.Background()
-	p := gcstw.New()
+	p, err := gcstw.New()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	if err := p.Start(ctx); err != nil {
 		// Without privileges: carry on without the signal.
 		fmt.Println("gcstw off:", p.Status().Reason != "")
@@ -28,6 +32,6 @@ func ExampleNew() {
 	end := time.Now()
 
 	attrs := p.SpanEnd(trace.SpanContext{}, start, end, nil)
-	fmt.Println(len(attrs)) // verdict.gc.stw.duration and verdict.gc.stw.count
+	fmt.Println(len(attrs)) // verdict.gc.pause.duration and verdict.gc.pause.count
 	// (Runs only with privileges, so it has no Output check.)
 }

@@ -14,20 +14,24 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/verdict-obs/verdict/bpf/uprobe/stw"
+	"github.com/verdict-obs/verdict/bpf"
+	"github.com/verdict-obs/verdict/bpf/monoclock"
+	"github.com/verdict-obs/verdict/bpf/stw"
 	"github.com/verdict-obs/verdict/internal/semconv"
 	"github.com/verdict-obs/verdict/internal/spanhook"
 	"github.com/verdict-obs/verdict/probes"
 )
 
-const (
-	name      = "gcstw"
-	scopeName = "github.com/verdict-obs/verdict/probes/gcstw"
-)
+// Name is the probe's name in [probes.Status].
+const Name = "gcstw"
+
+// ScopeName is the instrumentation scope of the probe's meter,
+// "github.com/verdict-obs/verdict/probes/gcstw", at verdict's version.
+const ScopeName = semconv.ScopeGCSTW
 
 var (
-	_ probes.Probe  = (*Probe)(nil)
-	_ spanhook.Hook = (*Probe)(nil)
+	_ probes.Probe      = (*Probe)(nil)
+	_ spanhook.Provider = (*Probe)(nil)
 )
 
 // tracer is what the probe needs from package stw; tests and unsupported
@@ -45,11 +49,18 @@ type tracer interface {
 // Status are safe for concurrent use at any time, before Start and after
 // Shutdown included.
 type Probe struct {
-	cfg config
+	cfg  config
+	hist metric.Float64Histogram
+	lost metric.Int64ObservableCounter
 
-	mu     sync.Mutex // Start/Shutdown
-	status atomic.Pointer[probes.Status]
-	run    atomic.Pointer[running]
+	mu       sync.Mutex // Start/Shutdown, and guards shutdown
+	started  bool
+	shutdown bool
+	status   atomic.Pointer[probes.Status]
+	run      atomic.Pointer[running]
+
+	lastMu sync.Mutex
+	last   Snapshot // taken at Shutdown
 }
 
 // running is the state of a started probe.
@@ -58,8 +69,7 @@ type running struct {
 	ring *ring
 	// Clock bridge: a time.Time and CLOCK_MONOTONIC read together. t.Sub
 	// uses Go's monotonic reading, so conversions ignore wall-clock steps.
-	wallRef time.Time
-	monoRef int64
+	clock monoclock.Clock
 
 	addFn     func(stw.Window) // bound once: Drain must not allocate
 	logger    *slog.Logger
@@ -69,50 +79,79 @@ type running struct {
 	lostSeen  atomic.Int64
 	stop      chan struct{}
 	done      chan struct{}
+
+	stats pauseStats // last: SpanEnd's fields above stay together
 }
 
-// New returns a probe that is not started.
-func New(opts ...Option) *Probe {
+// New returns a probe that is not started; it touches nothing in the kernel
+// until [Probe.Start]. It fails only when the meter provider refuses to
+// create the probe's instruments.
+func New(opts ...Option) (*Probe, error) {
 	p := &Probe{cfg: newConfig(opts)}
+	meter := semconv.Meter(p.cfg.meterProvider, ScopeName)
+	var err error
+	p.hist, err = meter.Float64Histogram(semconv.MetricGCPauseDuration,
+		metric.WithUnit("s"),
+		metric.WithDescription("Length of each stop-the-world pause of the Go runtime, measured by uprobes."),
+		metric.WithExplicitBucketBoundaries(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1))
+	if err != nil {
+		return nil, fmt.Errorf("gcstw: create %s: %w", semconv.MetricGCPauseDuration, err)
+	}
+	p.lost, err = meter.Int64ObservableCounter(semconv.MetricGCPauseLost,
+		metric.WithUnit("{pause}"),
+		metric.WithDescription("Stop-the-world pauses whose window was lost (ring buffer full, or no beginning seen)."))
+	if err != nil {
+		return nil, fmt.Errorf("gcstw: create %s: %w", semconv.MetricGCPauseLost, err)
+	}
 	p.setStatus(probes.StateOff, "not started")
-	return p
+	return p, nil
 }
+
+// SpanHook returns the probe itself: the tracer calls [Probe.SpanEnd] for
+// every sampled span.
+func (p *Probe) SpanHook() spanhook.Hook { return p }
 
 // Name returns "gcstw".
-func (p *Probe) Name() string { return name }
+func (p *Probe) Name() string { return Name }
 
 // Status reports whether the probe runs and, if not, why.
 func (p *Probe) Status() probes.Status { return *p.status.Load() }
 
 func (p *Probe) setStatus(s probes.State, reason string) {
-	p.status.Store(&probes.Status{Name: name, State: s, Reason: reason})
+	p.status.Store(&probes.Status{Name: Name, State: s, Reason: reason})
 }
 
 // Start loads the programs, attaches the uprobes to the own process and
 // starts draining. The error wraps os.ErrPermission or bpf.ErrNotSupported
 // when the kernel or the privileges do not allow it; the probe then stays
-// off, Status says why, and SpanEnd adds nothing. Calling Start on a running
-// probe is an error.
+// off, Status says why, and SpanEnd adds nothing. A probe starts once: a
+// second Start returns probes.ErrStarted, Start after Shutdown
+// probes.ErrShutDown.
 func (p *Probe) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.run.Load() != nil {
-		return errors.New("gcstw: already started")
+	switch {
+	case p.shutdown:
+		return fmt.Errorf("gcstw: %w", probes.ErrShutDown)
+	case p.started:
+		return fmt.Errorf("gcstw: %w", probes.ErrStarted)
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("gcstw: %w", err)
 	}
+	p.started = true
 	tr, err := stw.Open(nil)
 	if err != nil {
-		p.setStatus(probes.StateOff, err.Error())
+		p.setStatus(probes.StateOff, bpf.Reason(err))
 		return fmt.Errorf("gcstw: %w", err)
 	}
 	r, err := p.newRunning(tr)
 	if err != nil {
 		tr.Close()
-		p.setStatus(probes.StateOff, err.Error())
+		p.setStatus(probes.StateOff, "metrics: "+err.Error())
 		return fmt.Errorf("gcstw: %w", err)
 	}
+	r.snapshot() // the first window starts here
 	p.run.Store(r)
 	go r.loop(p.cfg.interval)
 	p.setStatus(probes.StateOn, "")
@@ -121,36 +160,25 @@ func (p *Probe) Start(ctx context.Context) error {
 
 func (p *Probe) newRunning(tr tracer) (*running, error) {
 	r := &running{
-		tr:      tr,
-		ring:    newRing(p.cfg.capacity),
-		wallRef: time.Now(),
-		monoRef: stw.MonotonicNow(),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		logger:  p.cfg.logger,
+		tr:     tr,
+		ring:   newRing(p.cfg.capacity),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		logger: p.cfg.logger,
+		hist:   p.hist,
 	}
-	meter := p.cfg.meterProvider.Meter(scopeName)
+	lost := p.lost
 	var err error
-	r.hist, err = meter.Float64Histogram(semconv.MetricGCSTWDuration,
-		metric.WithUnit("s"),
-		metric.WithDescription("Length of each stop-the-world pause of the Go runtime, measured by uprobes."),
-		metric.WithExplicitBucketBoundaries(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1))
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", semconv.MetricGCSTWDuration, err)
+	if r.clock, err = monoclock.New(); err != nil {
+		return nil, fmt.Errorf("gcstw: %w", err)
 	}
-	lost, err := meter.Int64ObservableCounter(semconv.MetricGCSTWLost,
-		metric.WithUnit("{pause}"),
-		metric.WithDescription("Stop-the-world pauses whose window was lost (ring buffer full, or no beginning seen)."))
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", semconv.MetricGCSTWLost, err)
-	}
-	r.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	r.reg, err = semconv.Meter(p.cfg.meterProvider, ScopeName).RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		s := r.tr.Stats()
 		o.ObserveInt64(lost, int64(s.Lost+s.Unmatched))
 		return nil
 	}, lost)
 	if err != nil {
-		return nil, fmt.Errorf("register %s: %w", semconv.MetricGCSTWLost, err)
+		return nil, fmt.Errorf("register %s: %w", semconv.MetricGCPauseLost, err)
 	}
 	r.addFn = r.add
 	return r, nil
@@ -159,7 +187,7 @@ func (p *Probe) newRunning(tr tracer) (*running, error) {
 // reasonAttrs are the precomputed metric attribute sets, one per reason.
 var reasonAttrs = func() (s [256]metric.MeasurementOption) {
 	for i := range s {
-		s[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrGCSTWReason, stw.Reason(i).String())))
+		s[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrGCPauseReason, stw.Reason(i).String())))
 	}
 	return s
 }()
@@ -168,7 +196,8 @@ func (r *running) add(w stw.Window) {
 	if w.End < w.Start {
 		return // cannot happen; never let it corrupt the ordering
 	}
-	r.ring.add(window{start: w.Start, end: w.End})
+	r.ring.add(window{start: w.Start, end: w.End, reason: w.Reason})
+	r.stats.add(w)
 	r.hist.Record(context.Background(), float64(w.Duration())/1e9, reasonAttrs[w.Reason])
 }
 
@@ -195,30 +224,65 @@ func (r *running) loop(interval time.Duration) {
 }
 
 // mono converts a span time to CLOCK_MONOTONIC nanoseconds.
-func (r *running) mono(t time.Time) int64 { return r.monoRef + int64(t.Sub(r.wallRef)) }
+func (r *running) mono(t time.Time) int64 { return r.clock.Mono(t) }
 
 // SpanStart does nothing: pauses are matched by time at the span's end.
 func (p *Probe) SpanStart(trace.SpanContext, time.Time) {}
 
-// SpanEnd appends verdict.gc.stw.duration and verdict.gc.stw.count when at
-// least one pause overlapped [start, end]. It does not allocate beyond
-// growing dst and never blocks for longer than draining the few windows that
-// wait in the ring buffer.
+// SpanEnd appends verdict.gc.pause.duration and verdict.gc.pause.count
+// when at least one pause overlapped [start, end] (see [Probe.Overlap]).
+// It does not allocate beyond growing dst and never blocks for longer than
+// draining the few windows that wait in the ring buffer.
+//
+// The tracer does not call it: package probes/gc reads [Probe.Overlap] and
+// gives spans their GC figures. It serves other span pipelines.
 func (p *Probe) SpanEnd(_ trace.SpanContext, start, end time.Time, dst []attribute.KeyValue) []attribute.KeyValue {
-	r := p.run.Load()
-	if r == nil || !end.After(start) {
+	o, ok := p.Overlap(start, end)
+	if !ok || o.Pauses == 0 {
 		return dst
+	}
+	return append(dst,
+		attribute.Float64(semconv.AttrGCPauseDuration, o.PauseTime.Seconds()),
+		attribute.Int(semconv.AttrGCPauseCount, o.Pauses))
+}
+
+// Overlap is what overlapped an interval (a span): the parts of the
+// stop-the-world pauses inside it and of the GC mark phases.
+type Overlap struct {
+	// Pauses and PauseTime: every stop-the-world pause, whatever its
+	// reason; GCPauses and GCPauseTime: those of the GC (sweep and mark
+	// termination).
+	Pauses, GCPauses       int
+	PauseTime, GCPauseTime time.Duration
+	// MarkTime is the part of the interval during which the GC was
+	// marking: from the end of a sweep termination to the start of the
+	// next mark termination (or, while marking goes on, the interval's
+	// end). Marks counts those phases.
+	MarkTime time.Duration
+	Marks    int
+}
+
+// Overlap returns the pauses and mark phases that overlapped [start, end],
+// only their parts inside it; ok is false when the probe does not run.
+// Windows waiting in the kernel's ring buffer are drained first. It does
+// not allocate and is safe for concurrent use.
+func (p *Probe) Overlap(start, end time.Time) (o Overlap, ok bool) {
+	r := p.run.Load()
+	if r == nil {
+		return o, false
+	}
+	if !end.After(start) {
+		return o, true
 	}
 	if r.tr.Pending() {
 		r.drain()
 	}
-	total, n := r.ring.overlap(r.mono(start), r.mono(end))
-	if n == 0 {
-		return dst
-	}
-	return append(dst,
-		attribute.Float64(semconv.AttrGCSTWDuration, float64(total)/1e9),
-		attribute.Int(semconv.AttrGCSTWCount, n))
+	s := r.ring.overlap(r.mono(start), r.mono(end))
+	return Overlap{
+		Pauses: s.pauses, GCPauses: s.gcPauses,
+		PauseTime: time.Duration(s.pauseTime), GCPauseTime: time.Duration(s.gcPauseTime),
+		MarkTime: time.Duration(s.markTime), Marks: s.marks,
+	}, true
 }
 
 // Shutdown stops draining, detaches the uprobes and releases every kernel
@@ -227,10 +291,19 @@ func (p *Probe) SpanEnd(_ trace.SpanContext, start, end time.Time, dst []attribu
 func (p *Probe) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	r := p.run.Swap(nil)
+	p.shutdown = true
+	r := p.run.Load()
 	if r == nil {
+		if st := p.Status(); st.Reason == "not started" {
+			p.setStatus(probes.StateOff, "shut down")
+		}
 		return nil
 	}
+	last := r.snapshot()
+	p.lastMu.Lock()
+	p.last = last
+	p.lastMu.Unlock()
+	p.run.Store(nil)
 	p.setStatus(probes.StateOff, "shut down")
 	close(r.stop)
 	select {
@@ -244,26 +317,4 @@ func (p *Probe) Shutdown(ctx context.Context) error {
 
 func (r *running) release() error {
 	return errors.Join(r.reg.Unregister(), r.tr.Close())
-}
-
-// Stats are the kernel-side counters of a running probe.
-type Stats struct {
-	// Windows is the number of pauses seen since Start.
-	Windows uint64
-	// Lost counts pauses dropped in the kernel (ring buffer full) or seen
-	// without a beginning.
-	Lost uint64
-	// Foreign counts probe hits from other processes running the same
-	// executable; it stays 0 (the PID filter keeps them out).
-	Foreign uint64
-}
-
-// Stats returns the counters, or zeros when the probe is not running.
-func (p *Probe) Stats() Stats {
-	r := p.run.Load()
-	if r == nil {
-		return Stats{}
-	}
-	s := r.tr.Stats()
-	return Stats{Windows: s.Windows, Lost: s.Lost + s.Unmatched, Foreign: s.Foreign}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,23 +26,9 @@ import (
 
 	"github.com/verdict-obs/verdict/bpf"
 	"github.com/verdict-obs/verdict/internal/semconv"
+	"github.com/verdict-obs/verdict/internal/testutil"
 	"github.com/verdict-obs/verdict/probes"
 )
-
-// requirePrivilege skips when eBPF is really unavailable, except under CI.
-func requirePrivilege(t testing.TB, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if errors.Is(err, os.ErrPermission) || errors.Is(err, bpf.ErrNotSupported) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("privileged test cannot run under CI=true: %v", err)
-		}
-		t.Skipf("needs root/CAP_BPF+CAP_PERFMON and uprobe support: %v", err)
-	}
-	t.Fatal(err)
-}
 
 func attrs(kvs []attribute.KeyValue) map[string]attribute.Value {
 	m := map[string]attribute.Value{}
@@ -56,8 +43,8 @@ func TestSpanAttribution(t *testing.T) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer mp.Shutdown(context.Background())
 
-	p := New(WithMeterProvider(mp), WithDrainInterval(time.Hour)) // drains only on SpanEnd
-	requirePrivilege(t, p.Start(context.Background()))
+	p := mustNew(t, WithMeterProvider(mp), WithDrainInterval(time.Hour)) // drains only on SpanEnd
+	testutil.RequirePrivilege(t, p.Start(context.Background()))
 	defer p.Shutdown(context.Background())
 	if st := p.Status(); st.State != probes.StateOn {
 		t.Fatalf("status %v", st)
@@ -71,6 +58,9 @@ func TestSpanAttribution(t *testing.T) {
 	s1 := time.Now()
 	time.Sleep(10 * time.Millisecond)
 	e1 := time.Now()
+	// A gap, so that the pairing error of the clock bridge (sub-microsecond,
+	// see bpf/monoclock) cannot move GC's first pause into the first span.
+	time.Sleep(time.Millisecond)
 
 	s2 := time.Now()
 	runtime.GC()
@@ -80,13 +70,13 @@ func TestSpanAttribution(t *testing.T) {
 		t.Errorf("span without GC got %v", got)
 	}
 	got := attrs(p.SpanEnd(sc, s2, e2, nil))
-	dur, cnt := got[semconv.AttrGCSTWDuration].AsFloat64(), got[semconv.AttrGCSTWCount].AsInt64()
+	dur, cnt := got[semconv.AttrGCPauseDuration].AsFloat64(), got[semconv.AttrGCPauseCount].AsInt64()
 	if cnt < 2 || dur <= 0 || dur > e2.Sub(s2).Seconds() {
 		t.Fatalf("span with one GC: count %d duration %gs (span %v), want >= 2 pauses inside the span", cnt, dur, e2.Sub(s2))
 	}
 	// A span covering only the first half of the GC span sees a part.
 	half := attrs(p.SpanEnd(sc, s1, s2.Add(e2.Sub(s2)/2), nil))
-	if h := half[semconv.AttrGCSTWDuration].AsFloat64(); h > dur {
+	if h := half[semconv.AttrGCPauseDuration].AsFloat64(); h > dur {
 		t.Errorf("partial span got %gs > whole %gs", h, dur)
 	}
 
@@ -100,13 +90,13 @@ func TestSpanAttribution(t *testing.T) {
 		for _, m := range sm.Metrics {
 			switch d := m.Data.(type) {
 			case metricdata.Histogram[float64]:
-				if m.Name == semconv.MetricGCSTWDuration {
+				if m.Name == semconv.MetricGCPauseDuration {
 					for _, dp := range d.DataPoints {
 						pauses += dp.Count
 					}
 				}
 			case metricdata.Sum[int64]:
-				if m.Name == semconv.MetricGCSTWLost {
+				if m.Name == semconv.MetricGCPauseLost {
 					lostSeen = true
 					for _, dp := range d.DataPoints {
 						if dp.Value != 0 {
@@ -123,8 +113,8 @@ func TestSpanAttribution(t *testing.T) {
 }
 
 func TestSpanEndAllocs(t *testing.T) {
-	p := New(WithDrainInterval(time.Hour))
-	requirePrivilege(t, p.Start(context.Background()))
+	p := mustNew(t, WithDrainInterval(time.Hour))
+	testutil.RequirePrivilege(t, p.Start(context.Background()))
 	defer p.Shutdown(context.Background())
 	runtime.GC()
 	s := time.Now().Add(-time.Second)
@@ -159,17 +149,17 @@ func countFDs(t testing.TB) int {
 func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
 	// Warm up cilium/ebpf's cached feature probes outside the count.
-	warm := New()
-	requirePrivilege(t, warm.Start(ctx))
+	warm := mustNew(t)
+	testutil.RequirePrivilege(t, warm.Start(ctx))
 	warm.Shutdown(ctx)
 
 	before := countFDs(t)
-	p := New()
+	p := mustNew(t)
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Start(ctx); err == nil {
-		t.Fatal("second Start succeeded")
+	if err := p.Start(ctx); !errors.Is(err, probes.ErrStarted) {
+		t.Fatalf("second Start = %v, want probes.ErrStarted", err)
 	}
 	runtime.GC()
 	if err := p.Shutdown(ctx); err != nil {
@@ -188,8 +178,11 @@ func TestLifecycle(t *testing.T) {
 	if got := p.SpanEnd(trace.SpanContext{}, time.Now().Add(-time.Hour), time.Now(), nil); len(got) != 0 {
 		t.Fatalf("SpanEnd after Shutdown: %v", got)
 	}
-	if (p.Stats() != Stats{}) {
-		t.Fatal("Stats after Shutdown not zero")
+	if err := p.Start(ctx); !errors.Is(err, probes.ErrShutDown) {
+		t.Fatalf("Start after Shutdown = %v, want probes.ErrShutDown", err)
+	}
+	if s := p.Snapshot(); s.Pauses == 0 || s.Time.IsZero() {
+		t.Fatalf("Snapshot after Shutdown = %+v, want the last one (with the runtime.GC pauses)", s)
 	}
 }
 
@@ -231,7 +224,7 @@ func parseLines(t *testing.T, out []byte) map[string]line {
 			t.Fatalf("fixture output %q: %v", sc.Text(), err)
 		}
 		if e, ok := l["error"]; ok {
-			requirePrivilege(t, errors.Join(bpf.ErrNotSupported, errors.New(e.(string))))
+			testutil.RequirePrivilege(t, errors.Join(bpf.ErrNotSupported, errors.New(e.(string))))
 		}
 		if n, ok := l["name"].(string); ok {
 			res[n] = l
@@ -247,13 +240,13 @@ func checkFixture(t *testing.T, out []byte) {
 	if gc == nil || idle == nil {
 		t.Fatalf("missing spans in output:\n%s", out)
 	}
-	if d, _ := gc[semconv.AttrGCSTWDuration].(float64); d <= 0 {
-		t.Errorf("gc span: stw duration %v, want > 0\n%s", gc[semconv.AttrGCSTWDuration], out)
+	if d, _ := gc[semconv.AttrGCPauseDuration].(float64); d <= 0 {
+		t.Errorf("gc span: stw duration %v, want > 0\n%s", gc[semconv.AttrGCPauseDuration], out)
 	}
-	if c, _ := gc[semconv.AttrGCSTWCount].(float64); c < 4 {
-		t.Errorf("gc span: stw count %v, want >= 4 (two GCs)\n%s", gc[semconv.AttrGCSTWCount], out)
+	if c, _ := gc[semconv.AttrGCPauseCount].(float64); c < 4 {
+		t.Errorf("gc span: stw count %v, want >= 4 (two GCs)\n%s", gc[semconv.AttrGCPauseCount], out)
 	}
-	if _, ok := idle[semconv.AttrGCSTWDuration]; ok {
+	if _, ok := idle[semconv.AttrGCPauseDuration]; ok {
 		t.Errorf("span without GC got stop-the-world time:\n%s", out)
 	}
 }
@@ -264,9 +257,7 @@ func TestBinaries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries")
 	}
-	if os.Geteuid() != 0 && os.Getenv("CI") != "true" {
-		t.Skip("needs root for the uprobes")
-	}
+	testutil.RequireRoot(t, "attach the uprobes")
 	t.Run("build", func(t *testing.T) {
 		out, err := exec.Command(buildFixture(t, "")).Output()
 		if err != nil {
@@ -316,12 +307,7 @@ func TestUnprivileged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries")
 	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI must run as root to switch users")
-		}
-		t.Skip("needs root to run a subprocess as another user")
-	}
+	testutil.RequireRoot(t, "run a subprocess as another user")
 	cmd := exec.Command(buildFixture(t, ""))
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -349,9 +335,7 @@ func TestOtherProcessNeverSeen(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries")
 	}
-	if os.Geteuid() != 0 && os.Getenv("CI") != "true" {
-		t.Skip("needs root for the uprobes")
-	}
+	testutil.RequireRoot(t, "attach the uprobes")
 	bin := buildFixture(t, "")
 
 	other := exec.Command(bin, "-loop")
@@ -377,7 +361,7 @@ func TestOtherProcessNeverSeen(t *testing.T) {
 			t.Fatalf("%q: %v", l, err)
 		}
 		if e, ok := res["error"]; ok {
-			requirePrivilege(t, errors.Join(bpf.ErrNotSupported, errors.New(e.(string))))
+			testutil.RequirePrivilege(t, errors.Join(bpf.ErrNotSupported, errors.New(e.(string))))
 		}
 	}
 	cycles, _ := res["own_gc_cycles"].(float64)
@@ -393,8 +377,8 @@ func TestOtherProcessNeverSeen(t *testing.T) {
 // pause overlapped the span: one atomic load and the ring-buffer check) and
 // a span that overlapped pauses.
 func BenchmarkSpanEnd(b *testing.B) {
-	p := New(WithDrainInterval(time.Hour))
-	requirePrivilege(b, p.Start(context.Background()))
+	p := mustNew(b, WithDrainInterval(time.Hour))
+	testutil.RequirePrivilege(b, p.Start(context.Background()))
 	defer p.Shutdown(context.Background())
 	gcStart := time.Now()
 	runtime.GC()
@@ -423,8 +407,8 @@ func BenchmarkSpanEnd(b *testing.B) {
 // TestConcurrentSpanEndAndShutdown ends spans on many goroutines while
 // collections run and the probe shuts down under them (run with -race).
 func TestConcurrentSpanEndAndShutdown(t *testing.T) {
-	p := New(WithDrainInterval(time.Millisecond), WithCapacity(8))
-	requirePrivilege(t, p.Start(context.Background()))
+	p := mustNew(t, WithDrainInterval(time.Millisecond), WithCapacity(8))
+	testutil.RequirePrivilege(t, p.Start(context.Background()))
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	const workers = 4
@@ -441,7 +425,7 @@ func TestConcurrentSpanEndAndShutdown(t *testing.T) {
 				s := time.Now()
 				runtime.GC()
 				dst = p.SpanEnd(trace.SpanContext{}, s, time.Now(), dst[:0])
-				_ = p.Stats()
+				_ = p.Snapshot()
 				_ = p.Status()
 			}
 		}()
@@ -457,4 +441,61 @@ func TestConcurrentSpanEndAndShutdown(t *testing.T) {
 	for range workers {
 		<-done
 	}
+}
+
+// The snapshot counts every pause the probe drained, with the lengths the
+// pauses had; the window fields are the same arithmetic over the window.
+func TestSnapshot(t *testing.T) {
+	p := mustNew(t, WithDrainInterval(time.Hour)) // drained by Snapshot only
+	testutil.RequirePrivilege(t, p.Start(context.Background()))
+	defer p.Shutdown(context.Background())
+	s0 := p.Snapshot()
+	before := gcPauseCount()
+	for range 3 {
+		runtime.GC()
+	}
+	after := gcPauseCount()
+	s := p.Snapshot()
+	t.Logf("snapshot: pauses %d, total %v, longest %v, lost %d, recent %d", s.Pauses, s.PauseTime, s.LongestPause, s.Lost, len(s.Recent))
+	// Each GC cycle stops the world twice; the runtime counts the same
+	// pauses (other stops may happen meanwhile: at least, not exactly).
+	if got, want := s.Pauses-s0.Pauses, after-before; got < want || s.Lost != 0 {
+		t.Errorf("%d pauses seen during 3 runtime.GC, the runtime counted %d; lost %d", got, want, s.Lost)
+	}
+	var sum, longest time.Duration
+	for _, ps := range s.Recent {
+		if ps.Duration() <= 0 || ps.Reason == "" {
+			t.Errorf("recent pause %+v", ps)
+		}
+		sum += ps.Duration()
+		longest = max(longest, ps.Duration())
+	}
+	if uint64(len(s.Recent)) == s.Pauses && (sum != s.PauseTime || longest != s.LongestPause) {
+		t.Errorf("recent pauses sum to %v (longest %v), totals say %v (%v)", sum, longest, s.PauseTime, s.LongestPause)
+	}
+	if len(s.Recent) > 0 && !s.Recent[len(s.Recent)-1].GC {
+		t.Errorf("the last pause, after runtime.GC, is not a GC pause: %+v", s.Recent[len(s.Recent)-1])
+	}
+
+	time.Sleep(time.Until(s0.Time.Add(MinRateWindow)))
+	w := p.Snapshot()
+	if w.Window < MinRateWindow || w.WindowPauses != w.Pauses-s0.Pauses || w.WindowPauseTime != w.PauseTime-s0.PauseTime {
+		t.Errorf("window %v: %d pauses %v, want >= %v, %d, %v", w.Window, w.WindowPauses, w.WindowPauseTime,
+			MinRateWindow, w.Pauses-s0.Pauses, w.PauseTime-s0.PauseTime)
+	}
+	if want := w.WindowPauseTime.Seconds() / w.Window.Seconds(); w.StoppedFraction != want {
+		t.Errorf("StoppedFraction = %v, want %v", w.StoppedFraction, want)
+	}
+}
+
+// gcPauseCount is the number of stop-the-world pauses the runtime recorded
+// for the garbage collector.
+func gcPauseCount() uint64 {
+	s := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}}
+	metrics.Read(s)
+	var n uint64
+	for _, c := range s[0].Value.Float64Histogram().Counts {
+		n += c
+	}
+	return n
 }

@@ -28,11 +28,28 @@ type blockAnalyzer struct {
 	window    int
 	minGrowth int
 
-	buf    []byte
-	seed   maphash.Seed
-	h      maphash.Hash
-	groups map[uint64]*stackGroup
-	round_ uint64
+	buf     []byte
+	useDump bool                  // WithGoroutineDump: runtime.Stack(all) and its wait reasons
+	recs    []runtime.StackRecord // goroutine profile records, reused
+	maxRec  int                   // most records a profile may take
+	seed    maphash.Seed
+	h       maphash.Hash
+	groups  map[uint64]*stackGroup
+	round_  uint64
+
+	// label, when set, restricts the analysis to the goroutines that
+	// carry one pprof label: it is `"key":"value"` as the goroutine
+	// profile prints it, and allowed holds, for one analysis, how many
+	// such goroutines each frame key (fh) has.
+	label   string
+	allowed map[uint64]int
+	fh      maphash.Hash
+	fresh   uint64 // frame key of a goroutine that has not run yet
+	prof    bytes.Buffer
+	// all counts goroutines in every state (running ones too, as
+	// BlockOther) except the caller's, and retries a cut-off dump with the
+	// grown buffer: the leak checks of leak.go.
+	all bool
 }
 
 type stackGroup struct {
@@ -51,11 +68,13 @@ func newBlockAnalyzer(topN, limit, window, minGrowth int) *blockAnalyzer {
 		limit:     limit,
 		window:    window,
 		minGrowth: minGrowth,
-		buf:       make([]byte, min(initialDump, limit)),
+		maxRec:    max(limit/recordBytes, 1024),
 		seed:      maphash.MakeSeed(),
 		groups:    make(map[uint64]*stackGroup),
 	}
 	b.h.SetSeed(b.seed)
+	b.fh.SetSeed(b.seed)
+	b.fresh = b.fh.Sum64() // the frame key of no frame at all
 	return b
 }
 
@@ -85,9 +104,17 @@ func classify(reason []byte) (c BlockClass, ok bool) {
 	return BlockOther, true
 }
 
+// recordBytes is what WithStackDumpLimit counts per goroutine of the
+// concurrent profile: the record's 32 program counters and the runtime's
+// own copy while it collects.
+const recordBytes = 64
+
 // dump takes a goroutine dump into b.buf. When the dump filled the buffer
 // it is cut off, and the buffer grows (up to the limit) for the next time.
 func (b *blockAnalyzer) dump() (data []byte, full bool) {
+	if b.buf == nil {
+		b.buf = make([]byte, min(initialDump, b.limit))
+	}
 	n := runtime.Stack(b.buf, true)
 	full = n >= len(b.buf)
 	data = b.buf[:n]
@@ -101,13 +128,7 @@ func (b *blockAnalyzer) dump() (data []byte, full bool) {
 // round analyses one goroutine dump. It returns the analysis and the stacks
 // newly flagged as leaks in it.
 func (b *blockAnalyzer) round(now time.Time) (Blocking, []BlockedStack) {
-	data, full := b.dump()
-	b.round_++
-	res := Blocking{Time: now, Truncated: full}
-	for _, g := range b.groups {
-		g.count = 0
-	}
-	b.parse(data, full, &res)
+	res := b.count(now)
 
 	var newLeaks []BlockedStack
 	for key, g := range b.groups {
@@ -136,8 +157,63 @@ func (b *blockAnalyzer) round(now time.Time) (Blocking, []BlockedStack) {
 		g.leaking = leaking
 	}
 	slices.SortFunc(res.Leaks, func(x, y BlockedStack) int { return y.Growth - x.Growth })
+	b.tops(&res)
+	return res, newLeaks
+}
 
-	// Top stacks per class.
+// count takes a goroutine dump (and, with a label filter, a goroutine
+// profile first) and counts its goroutines into the groups.
+func (b *blockAnalyzer) count(now time.Time) Blocking {
+	if !b.useDump && b.label == "" && !b.all {
+		// The concurrent goroutine profile (profile.go): no long
+		// stop-the-world. The label filter and the leak checks match
+		// the dump against a profile, so they keep the dump.
+		b.round_++
+		res := Blocking{Time: now}
+		for _, g := range b.groups {
+			g.count = 0
+		}
+		b.profile(&res)
+		return res
+	}
+	for attempt := 0; ; attempt++ {
+		if b.label != "" {
+			b.loadLabelled()
+		}
+		data, full := b.dump()
+		if b.all && full && attempt < 8 && len(b.buf) > len(data) {
+			continue // cut off: the buffer grew, take the dump again
+		}
+		b.round_++
+		res := Blocking{Time: now, Truncated: full}
+		for _, g := range b.groups {
+			g.count = 0
+		}
+		b.parse(data, full, &res)
+		if b.all && b.label != "" && attempt < 8 && b.unmatched() {
+			// Labelled goroutines of the profile the dump did not show
+			// alike: they changed (started, parked, exited) between the
+			// two. A leak check compares counts: look again.
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		return res
+	}
+}
+
+// unmatched reports whether labelled goroutines of the goroutine profile
+// found no goroutine in the dump.
+func (b *blockAnalyzer) unmatched() bool {
+	for _, n := range b.allowed {
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// tops fills res.Top from the groups' counts.
+func (b *blockAnalyzer) tops(res *Blocking) {
 	var tops [NumBlockClasses][]*stackGroup
 	for _, g := range b.groups {
 		if g.count > 0 {
@@ -161,7 +237,6 @@ func (b *blockAnalyzer) round(now time.Time) (Blocking, []BlockedStack) {
 			res.Top[c][i] = g.blocked()
 		}
 	}
-	return res, newLeaks
 }
 
 func (g *stackGroup) blocked() BlockedStack {
@@ -191,6 +266,7 @@ func (b *blockAnalyzer) leaking(hist []int) (growth int, ok bool) {
 // parse walks the dump ("goroutine N [reason, ...]:" headers, function and
 // file lines, blank line between goroutines) and counts every goroutine.
 func (b *blockAnalyzer) parse(data []byte, full bool, res *Blocking) {
+	first := true // runtime.Stack lists the calling goroutine first
 	for len(data) > 0 {
 		// One goroutine record ends at a blank line.
 		end := bytes.Index(data, []byte("\n\n"))
@@ -204,11 +280,12 @@ func (b *blockAnalyzer) parse(data []byte, full bool, res *Blocking) {
 		} else {
 			rec, data = data[:end], data[end+2:]
 		}
-		b.record(rec, res)
+		b.record(rec, res, first)
+		first = false
 	}
 }
 
-func (b *blockAnalyzer) record(rec []byte, res *Blocking) {
+func (b *blockAnalyzer) record(rec []byte, res *Blocking, caller bool) {
 	nl := bytes.IndexByte(rec, '\n')
 	header := rec
 	if nl >= 0 {
@@ -219,10 +296,16 @@ func (b *blockAnalyzer) record(rec []byte, res *Blocking) {
 	if !bytes.HasPrefix(header, []byte("goroutine ")) {
 		return
 	}
-	res.Total++
+	if caller && b.all {
+		return // the goroutine taking the dump
+	}
+	filtered := b.allowed != nil
 	lb := bytes.IndexByte(header, '[')
 	rb := bytes.LastIndexByte(header, ']')
 	if lb < 0 || rb < lb {
+		if !filtered {
+			res.Total++
+		}
 		return
 	}
 	reason := header[lb+1 : rb]
@@ -230,37 +313,76 @@ func (b *blockAnalyzer) record(rec []byte, res *Blocking) {
 		reason = reason[:i]
 	}
 	class, blocked := classify(reason)
-	if !blocked {
+	if !blocked && b.all {
+		class, blocked = BlockOther, true
+	}
+	if !blocked && !filtered {
+		res.Total++
 		return
 	}
-	res.Counts[class]++
 
-	// Group key: reason and the function names of the stack.
+	// Group key: reason and the function names of the stack; with a label
+	// filter, also the frame key the goroutine profile can be matched on.
 	b.h.Reset()
 	b.h.Write(reason)
-	frames := 0
+	b.fh.Reset()
+	frames, fframes := 0, 0
 	for line := range lines(rec) {
 		if len(line) == 0 || line[0] == '\t' {
 			continue
 		}
 		fn := funcName(line)
-		if frames < maxKeyFrames || bytes.HasPrefix(line, []byte("created by ")) {
+		created := bytes.HasPrefix(line, []byte("created by "))
+		if frames < maxKeyFrames || created {
 			b.h.WriteByte('\n')
 			b.h.Write(fn)
 			frames++
 		}
+		if filtered && !created && fframes < maxKeyFrames && !runtimeFrame(fn) {
+			b.fh.WriteByte('\n')
+			b.fh.Write(fn)
+			fframes++
+		}
 	}
-	key := b.h.Sum64()
+	if filtered {
+		switch fk := b.fh.Sum64(); {
+		case b.allowed[fk] > 0:
+			b.allowed[fk]--
+		case string(reason) == "runnable" && b.allowed[b.fresh] > 0:
+			// A goroutine that has not run yet: the profile shows the
+			// runtime's frames only, the dump its function (at entry).
+			b.allowed[b.fresh]--
+		default:
+			return // not a goroutine with the label
+		}
+	}
+	res.Total++
+	if !blocked {
+		return
+	}
+	res.Counts[class]++
+	b.add(b.h.Sum64(), class, reason, func() string { return stackText(rec) })
+}
+
+// add counts one goroutine in its group (created with the stack text of
+// stack() when new, unless maxGroups groups exist).
+func (b *blockAnalyzer) add(key uint64, class BlockClass, reason []byte, stack func() string) {
 	g, ok := b.groups[key]
 	if !ok {
 		if len(b.groups) >= maxGroups {
 			return
 		}
-		g = &stackGroup{class: class, reason: string(reason), stack: stackText(rec)}
+		g = &stackGroup{class: class, reason: string(reason), stack: stack()}
 		b.groups[key] = g
 	}
 	g.count++
 	g.lastSeen = b.round_
+}
+
+// runtimeFrame reports whether a function belongs to the runtime, whose
+// frames the goroutine dump and the goroutine profile do not show alike.
+func runtimeFrame(fn []byte) bool {
+	return bytes.HasPrefix(fn, []byte("runtime.")) || bytes.HasPrefix(fn, []byte("internal/runtime/"))
 }
 
 // lines iterates over the lines of a record.

@@ -12,48 +12,37 @@ import (
 	"github.com/verdict-obs/verdict/internal/semconv"
 )
 
-// ScopeName is the instrumentation scope of the probe's meter.
-const ScopeName = semconv.InstrumentationName + "/probes/goruntime"
-
-// pauseBuckets are the explicit bucket boundaries (seconds) advised for
-// verdict.go.gc.pause.duration: 10 µs to 1 s.
-var pauseBuckets = []float64{
-	0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
-	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-}
+// ScopeName is the instrumentation scope of the probe's meter,
+// "github.com/verdict-obs/verdict/probes/goruntime", at verdict's version.
+const ScopeName = semconv.ScopeGoRuntime
 
 type instruments struct {
-	memUsed      metric.Int64ObservableUpDownCounter
-	memLimit     metric.Int64ObservableUpDownCounter
-	allocated    metric.Int64ObservableCounter
-	allocations  metric.Int64ObservableCounter
-	gcGoal       metric.Int64ObservableUpDownCounter
-	goroutines   metric.Int64ObservableUpDownCounter
-	procs        metric.Int64ObservableUpDownCounter
-	gogc         metric.Int64ObservableUpDownCounter
-	gcCycles     metric.Int64ObservableCounter
-	heapLive     metric.Int64ObservableUpDownCounter
-	heapGrowth   metric.Float64ObservableGauge
-	allocRate    metric.Float64ObservableGauge
-	gcCPU        metric.Float64ObservableGauge
-	mutexWait    metric.Float64ObservableCounter
-	schedLatency metric.Float64ObservableGauge
-	blocked      metric.Int64ObservableGauge
-	leaks        metric.Int64ObservableGauge
-
-	pause  metric.Float64Histogram
-	missed metric.Int64Counter
+	memUsed     metric.Int64ObservableUpDownCounter
+	memLimit    metric.Int64ObservableUpDownCounter
+	allocated   metric.Int64ObservableCounter
+	allocations metric.Int64ObservableCounter
+	gcGoal      metric.Int64ObservableUpDownCounter
+	goroutines  metric.Int64ObservableUpDownCounter
+	procs       metric.Int64ObservableUpDownCounter
+	gogc        metric.Int64ObservableUpDownCounter
+	gcCycles    metric.Int64ObservableCounter
+	heapLive    metric.Int64ObservableUpDownCounter
+	heapGrowth  metric.Float64ObservableGauge
+	allocRate   metric.Float64ObservableGauge
+	gcCPU       metric.Float64ObservableGauge
+	mutexWait   metric.Float64ObservableCounter
+	blocked     metric.Int64ObservableGauge
+	leaks       metric.Int64ObservableGauge
 
 	// Attribute options built once so that observing allocates nothing.
 	stackOpt, otherOpt []metric.ObserveOption
-	p50Opt, p99Opt     []metric.ObserveOption
 	classOpt           [NumBlockClasses][]metric.ObserveOption
 
 	reg metric.Registration
 }
 
 func newInstruments(mp metric.MeterProvider) (*instruments, error) {
-	m := mp.Meter(ScopeName)
+	m := semconv.Meter(mp, ScopeName)
 	in := &instruments{}
 	var err error
 	e := func(e2 error) {
@@ -102,21 +91,11 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 	in.mutexWait, e2 = m.Float64ObservableCounter(semconv.MetricMutexWait,
 		metric.WithUnit("s"), metric.WithDescription("Time goroutines spent blocked on sync.Mutex and sync.RWMutex."))
 	e(e2)
-	in.schedLatency, e2 = m.Float64ObservableGauge(semconv.MetricScheduleLatency,
-		metric.WithUnit("s"), metric.WithDescription("Quantiles of the time runnable goroutines waited to run, over the last rate window."))
-	e(e2)
 	in.blocked, e2 = m.Int64ObservableGauge(semconv.MetricBlockedCount,
 		metric.WithUnit("{goroutine}"), metric.WithDescription("Parked goroutines by blocking class, from the latest goroutine dump."))
 	e(e2)
 	in.leaks, e2 = m.Int64ObservableGauge(semconv.MetricLeakSuspects,
 		metric.WithUnit("{stack}"), metric.WithDescription("Blocking stacks on which the number of parked goroutines grows steadily."))
-	e(e2)
-	in.pause, e2 = m.Float64Histogram(semconv.MetricGCPauseDuration,
-		metric.WithUnit("s"), metric.WithDescription("Stop-the-world pause time of each GC cycle."),
-		metric.WithExplicitBucketBoundaries(pauseBuckets...))
-	e(e2)
-	in.missed, e2 = m.Int64Counter(semconv.MetricGCPausesMissed,
-		metric.WithUnit("{pause}"), metric.WithDescription("GC cycle pauses that left the runtime's history before the probe recorded them."))
 	e(e2)
 	if err != nil {
 		return nil, err
@@ -127,8 +106,6 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 	}
 	in.stackOpt = obs(attribute.String(semconv.AttrGoMemoryType, semconv.GoMemoryTypeStack))
 	in.otherOpt = obs(attribute.String(semconv.AttrGoMemoryType, semconv.GoMemoryTypeOther))
-	in.p50Opt = obs(attribute.Float64(semconv.AttrQuantile, 0.5))
-	in.p99Opt = obs(attribute.Float64(semconv.AttrQuantile, 0.99))
 	for c := range NumBlockClasses {
 		in.classOpt[c] = obs(attribute.String(semconv.AttrBlockClass, c.String()))
 	}
@@ -136,13 +113,13 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 }
 
 func (in *instruments) register(p *Probe) error {
-	m := p.cfg.meterProvider.Meter(ScopeName)
+	m := semconv.Meter(p.cfg.meterProvider, ScopeName)
 	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		in.observe(p, o)
 		return nil
 	}, in.memUsed, in.memLimit, in.allocated, in.allocations, in.gcGoal, in.goroutines,
 		in.procs, in.gogc, in.gcCycles, in.heapLive, in.heapGrowth, in.allocRate, in.gcCPU,
-		in.mutexWait, in.schedLatency, in.blocked, in.leaks)
+		in.mutexWait, in.blocked, in.leaks)
 	if err != nil {
 		return err
 	}
@@ -182,8 +159,6 @@ func (in *instruments) observe(p *Probe, o metric.Observer) {
 		o.ObserveFloat64(in.heapGrowth, s.HeapGrowthRate)
 		o.ObserveFloat64(in.allocRate, s.AllocRate)
 		o.ObserveFloat64(in.gcCPU, s.GCCPUFraction)
-		o.ObserveFloat64(in.schedLatency, s.SchedLatencyP50.Seconds(), in.p50Opt...)
-		o.ObserveFloat64(in.schedLatency, s.SchedLatencyP99.Seconds(), in.p99Opt...)
 	}
 	o.ObserveFloat64(in.mutexWait, s.MutexWait.Seconds())
 	if !s.Blocking.Time.IsZero() {
@@ -193,14 +168,6 @@ func (in *instruments) observe(p *Probe, o metric.Observer) {
 		o.ObserveInt64(in.leaks, int64(len(s.Blocking.Leaks)))
 	}
 	p.mu.Unlock()
-}
-
-func (in *instruments) recordPause(d time.Duration) {
-	in.pause.Record(context.Background(), d.Seconds())
-}
-
-func (in *instruments) recordMissed(n int64) {
-	in.missed.Add(context.Background(), n)
 }
 
 func clampI64(v uint64) int64 {

@@ -22,19 +22,17 @@ import (
 // Name is the probe's name in [probes.Status].
 const Name = "runtime"
 
-// Errors returned by the probe; test with errors.Is.
+// Errors returned by the probe; test with errors.Is. Start returns
+// probes.ErrStarted and probes.ErrShutDown, wrapped, like every probe.
 var (
-	// ErrStarted is returned by Start on a probe that was already started.
-	ErrStarted = errors.New("goruntime: probe already started")
-	// ErrShutdown is returned by Start after Shutdown.
-	ErrShutdown = errors.New("goruntime: probe shut down")
 	// ErrFlightRecorderOff is returned by the flight-record writers when
 	// the flight recorder is not running (option not set, not started,
 	// shut down, or another flight recorder owns the process's one slot).
 	ErrFlightRecorderOff = errors.New("goruntime: flight recorder not running")
 )
 
-// Probe reads the Go runtime without stopping the world: runtime/metrics
+// Probe reads the Go runtime without stopping the world (but for the two
+// short stops of the blocking analysis's goroutine profile): runtime/metrics
 // values and rates exported as OpenTelemetry metrics and kept in a
 // [Snapshot], GC pauses attributed to spans (Probe is a spanhook.Hook),
 // periodic allocation-hotspot and goroutine-blocking analyses, and an
@@ -56,6 +54,9 @@ type Probe struct {
 	anaMu    sync.Mutex // serialises the hotspot and blocking analyses
 	hot      *hotspotter
 	blk      *blockAnalyzer
+	leak     *blockAnalyzer // leak checks (leak.go); anaMu guards it and below
+	leakBase map[uint64]int
+	leakAt   time.Time
 	inst     *instruments
 	flight   flightRecorder
 	running  atomic.Bool
@@ -75,8 +76,8 @@ type pauseWindow struct {
 }
 
 var (
-	_ probes.Probe  = (*Probe)(nil)
-	_ spanhook.Hook = (*Probe)(nil)
+	_ probes.Probe      = (*Probe)(nil)
+	_ spanhook.Provider = (*Probe)(nil)
 )
 
 // New returns a runtime probe configured by opts; it starts nothing until
@@ -97,6 +98,8 @@ func New(opts ...Option) (*Probe, error) {
 	}
 	if cfg.blockingInterval > 0 {
 		p.blk = newBlockAnalyzer(cfg.blockingTopN, cfg.stackDumpLimit, cfg.leakWindow, cfg.leakMinGrowth)
+		p.blk.useDump = cfg.goroutineDump
+		p.blk.label = cfg.goroutineLabel
 	}
 	if !cfg.metricsDisabled {
 		inst, err := newInstruments(cfg.meterProvider)
@@ -119,10 +122,10 @@ func (p *Probe) Start(ctx context.Context) error {
 	p.lifeMu.Lock()
 	defer p.lifeMu.Unlock()
 	if p.shutdown {
-		return ErrShutdown
+		return fmt.Errorf("goruntime: %w", probes.ErrShutDown)
 	}
 	if p.started {
-		return ErrStarted
+		return fmt.Errorf("goruntime: %w", probes.ErrStarted)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("goruntime: start: %w", err)
@@ -288,9 +291,6 @@ func (p *Probe) collectLocked(now time.Time) {
 		n := int64(min(len(g.stats.Pause), len(g.stats.PauseEnd)))
 		if fresh > n {
 			p.snap.GCPausesLost += uint64(fresh - n)
-			if p.inst != nil {
-				p.inst.recordMissed(fresh - n)
-			}
 			fresh = n
 		}
 		for i := int(fresh) - 1; i >= 0; i-- {
@@ -299,9 +299,6 @@ func (p *Probe) collectLocked(now time.Time) {
 			p.pending.total += d
 			p.pending.max = max(p.pending.max, d)
 			p.snap.GCPausesTotal++
-			if p.inst != nil {
-				p.inst.recordPause(d)
-			}
 		}
 		g.drainedGC = g.stats.NumGC
 	}
@@ -355,6 +352,16 @@ func (p *Probe) analyzeBlocking(now time.Time) {
 	}
 }
 
+// SpanHook returns the probe itself when GC pause attribution is on (the
+// default; see WithoutGCAttribution), nil otherwise: the tracer then calls
+// [Probe.SpanEnd] for every sampled span.
+func (p *Probe) SpanHook() spanhook.Hook {
+	if !p.cfg.gcAttribution {
+		return nil
+	}
+	return p
+}
+
 // SpanStart implements spanhook.Hook. GC attribution needs only the span's
 // start and end times, so it does nothing.
 func (p *Probe) SpanStart(trace.SpanContext, time.Time) {}
@@ -368,16 +375,32 @@ func (p *Probe) SpanStart(trace.SpanContext, time.Time) {}
 // missed. Pauses are known per GC cycle (both pauses of a cycle summed, and
 // the end of the last one), as runtime/debug.ReadGCStats reports them.
 func (p *Probe) SpanEnd(_ trace.SpanContext, start, end time.Time, dst []attribute.KeyValue) []attribute.KeyValue {
-	if !p.cfg.gcAttribution || !p.running.Load() || start.IsZero() || end.Before(start) {
-		return dst // nothing to attribute to a span without a valid interval
+	if !p.cfg.gcAttribution {
+		return dst
 	}
-	e := end.UnixNano()
-	p.pauses.maybeCheck(e)
-	n, total := p.pauses.overlap(start.UnixNano(), e)
-	if n == 0 {
+	n, total, ok := p.GCPauses(start, end)
+	if !ok || n == 0 {
 		return dst
 	}
 	return append(dst,
-		attribute.Float64(semconv.AttrGCPauseDuration, float64(total)/1e9),
+		attribute.Float64(semconv.AttrGCPauseDuration, total.Seconds()),
 		attribute.Int(semconv.AttrGCPauseCount, n))
+}
+
+// GCPauses returns how many GC cycles' stop-the-world pauses overlapped
+// [start, end] and the pause time inside it, from the runtime's pause
+// history, as [Probe.SpanEnd] attributes them (per cycle: both pauses
+// summed, ending at the cycle's last pause; a cycle ending in the last
+// 100 µs of the interval can be missed). ok is false when the probe does
+// not run. It works with WithoutGCPauseAttribution too (package probes/gc
+// uses it when eBPF is off), allocates nothing and takes no lock on the
+// common path.
+func (p *Probe) GCPauses(start, end time.Time) (n int, total time.Duration, ok bool) {
+	if !p.running.Load() || start.IsZero() || end.Before(start) {
+		return 0, 0, p.running.Load()
+	}
+	e := end.UnixNano()
+	p.pauses.maybeCheck(e)
+	n, t := p.pauses.overlap(start.UnixNano(), e)
+	return n, time.Duration(t), true
 }

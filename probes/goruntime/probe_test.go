@@ -43,7 +43,7 @@ func TestLifecycle(t *testing.T) {
 	if st := p.Status(); st.State != probes.StateOn {
 		t.Errorf("after Start: %v", st)
 	}
-	if err := p.Start(context.Background()); !errors.Is(err, ErrStarted) {
+	if err := p.Start(context.Background()); !errors.Is(err, probes.ErrStarted) {
 		t.Errorf("second Start = %v, want ErrStarted", err)
 	}
 	if s := p.Snapshot(); s.Time.IsZero() || s.Goroutines == 0 || s.HeapGoal == 0 || s.GOMAXPROCS == 0 {
@@ -57,7 +57,7 @@ func TestLifecycle(t *testing.T) {
 	if st := p.Status(); st.State != probes.StateOff {
 		t.Errorf("after Shutdown: %v", st)
 	}
-	if err := p.Start(context.Background()); !errors.Is(err, ErrShutdown) {
+	if err := p.Start(context.Background()); !errors.Is(err, probes.ErrShutDown) {
 		t.Errorf("Start after Shutdown = %v, want ErrShutdown", err)
 	}
 }
@@ -283,7 +283,7 @@ func TestMetricsExported(t *testing.T) {
 		semconv.MetricGoMemoryGCGoal, semconv.MetricGoGoroutineCount, semconv.MetricGoProcessorLimit,
 		semconv.MetricGoConfigGogc, semconv.MetricGCCycles, semconv.MetricHeapLive,
 		semconv.MetricHeapGrowthRate, semconv.MetricAllocRate, semconv.MetricGCCPUFraction,
-		semconv.MetricMutexWait, semconv.MetricScheduleLatency, semconv.MetricGCPauseDuration,
+		semconv.MetricMutexWait,
 		semconv.MetricBlockedCount, semconv.MetricLeakSuspects,
 	}
 	for _, name := range want {
@@ -291,8 +291,10 @@ func TestMetricsExported(t *testing.T) {
 			t.Errorf("metric %s not exported", name)
 		}
 	}
-	if h, ok := got[semconv.MetricGCPauseDuration].Data.(metricdata.Histogram[float64]); !ok || len(h.DataPoints) == 0 || h.DataPoints[0].Count == 0 {
-		t.Errorf("GC pause histogram empty: %+v", got[semconv.MetricGCPauseDuration].Data)
+	// The GC pause histogram is package probes/gc's (one name whatever
+	// measured the pauses).
+	if _, ok := got[semconv.MetricGCPauseDuration]; ok {
+		t.Errorf("%s exported by the runtime probe", semconv.MetricGCPauseDuration)
 	}
 	if s, ok := got[semconv.MetricGoMemoryUsed].Data.(metricdata.Sum[int64]); !ok || len(s.DataPoints) != 2 {
 		t.Errorf("go.memory.used: want stack and other points, got %+v", got[semconv.MetricGoMemoryUsed].Data)

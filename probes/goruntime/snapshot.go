@@ -133,8 +133,14 @@ type Blocking struct {
 	// Top holds, per class, the stacks most goroutines are parked on,
 	// most first, at most the configured top N.
 	Top [NumBlockClasses][]BlockedStack
-	// Leaks are the blocking stacks flagged as goroutine-leak suspects.
+	// Leaks are the blocking stacks flagged as goroutine-leak suspects:
+	// growing over the leak window ([WithLeakDetection]), or, in an
+	// analysis of [Probe.CheckLeaks], holding more goroutines than at
+	// LeakBaseline.
 	Leaks []BlockedStack
+	// LeakBaseline is when the baseline of a [Probe.CheckLeaks] analysis
+	// was taken; zero for the periodic analyses.
+	LeakBaseline time.Time
 }
 
 // BlockedStack is a group of goroutines parked with the same wait reason
@@ -146,6 +152,7 @@ type BlockedStack struct {
 	// Stack is the functions of the stack, innermost first, one per line,
 	// then "created by ..." when known.
 	Stack string
-	// Growth is the increase of Count over the leak window (leaks only).
+	// Growth is the increase of Count over the leak window, or since the
+	// baseline of a leak check (leaks only).
 	Growth int
 }

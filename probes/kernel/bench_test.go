@@ -16,7 +16,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/verdict-obs/verdict/bpf"
 	"github.com/verdict-obs/verdict/internal/spanhook"
+	"github.com/verdict-obs/verdict/internal/testutil"
 	"github.com/verdict-obs/verdict/probes/kernel"
 )
 
@@ -168,7 +170,7 @@ func BenchmarkHTTPRequestOnOff(b *testing.B) {
 }
 
 func benchmarkOnOff(b *testing.B, control, busy bool, opts ...kernel.Option) {
-	privileged(b)
+	testutil.RequirePrivilege(b, bpf.Check().Err)
 	hook := &swapHook{}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(
 		hookProcessor{hook, sdktrace.NewSimpleSpanProcessor(tracetest.NewNoopExporter())}))
@@ -235,5 +237,53 @@ func benchmarkOnOff(b *testing.B, control, busy bool, opts ...kernel.Option) {
 		b.ReportMetric(off, "ns-off/req")
 		b.ReportMetric(onNs, "ns-on/req")
 		b.ReportMetric(onNs/off, "on/off")
+	}
+}
+
+// entrySpan is a server span as a hook sees it: SpanEndOf records the
+// kernel-time histograms for it.
+type entrySpan struct{}
+
+func (entrySpan) SpanKind() trace.SpanKind         { return trace.SpanKindServer }
+func (entrySpan) Parent() trace.SpanContext        { return trace.SpanContext{} }
+func (entrySpan) Name() string                     { return "GET /orders/{id}" }
+func (entrySpan) Attributes() []attribute.KeyValue { return nil }
+
+var _ spanhook.Span = entrySpan{}
+
+// entrySetup starts the probe with an SDK meter (shut down at cleanup)
+// and returns it with a sampled span context, a time and a buffer.
+func entrySetup(tb testing.TB) (*kernel.Probe, trace.SpanContext, time.Time, []attribute.KeyValue) {
+	tb.Helper()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	tb.Cleanup(func() { mp.Shutdown(context.Background()) })
+	p := startProbe(tb, kernel.WithMeterProvider(mp))
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled})
+	return p, sc, time.Now(), make([]attribute.KeyValue, 0, 16)
+}
+
+// BenchmarkSpanHookEntry is BenchmarkSpanHook for an entry span, whose end
+// also records the three kernel-time histograms into an SDK meter.
+func BenchmarkSpanHookEntry(b *testing.B) {
+	p, sc, now, dst := entrySetup(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		p.SpanStart(sc, now)
+		dst = p.SpanEndOf(entrySpan{}, sc, now, now, dst[:0])
+	}
+}
+
+// TestSpanHookEntryAllocs: ending an entry span, histograms included,
+// allocates nothing once its span name has been seen.
+func TestSpanHookEntryAllocs(t *testing.T) {
+	p, sc, now, dst := entrySetup(t)
+	p.SpanStart(sc, now)
+	dst = p.SpanEndOf(entrySpan{}, sc, now, now, dst[:0]) // the name's series
+	allocs := testing.AllocsPerRun(1000, func() {
+		p.SpanStart(sc, now)
+		dst = p.SpanEndOf(entrySpan{}, sc, now, now, dst[:0])
+	})
+	if allocs != 0 || len(dst) == 0 {
+		t.Errorf("SpanStart+SpanEndOf of an entry span: %v allocs, %d attributes", allocs, len(dst))
 	}
 }

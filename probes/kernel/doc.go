@@ -3,8 +3,9 @@
 // system calls, run-queue wait and involuntary context switches of the
 // goroutine that runs the span.
 //
-// The [Probe] is both a [probes.Probe] (the tracer starts and stops it) and a
-// [spanhook.Hook] (the tracer calls it for every sampled span). On
+// The [Probe] is a [probes.Probe] (the tracer starts and stops it) whose
+// SpanHook opts it into the tracer's span pipeline (the tracer then calls it
+// for every sampled span). On
 // SpanStart it publishes "this goroutine works for this span" into memory
 // shared with the kernel programs (no system call); on SpanEnd it reads what
 // the kernel attributed, withdraws the goroutine, and returns the span
@@ -20,6 +21,9 @@
 // probe's own work adds about 100 ns per system call of a goroutine with an
 // open span. [WithoutSyscallTracing] drops the system call attributes and
 // that cost, keeping off-CPU and run-queue time.
+//
+// [Probe.Snapshot] sums the same counters over every span that ended, with
+// their rates over the last window and the drops, for the judge and rules.
 //
 // What the kernel cannot see is not reported: a goroutine parked by the Go
 // runtime (channel, mutex, time.Sleep, network wait in the netpoller) makes

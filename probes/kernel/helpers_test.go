@@ -16,6 +16,7 @@ import (
 
 	"github.com/verdict-obs/verdict/bpf"
 	"github.com/verdict-obs/verdict/internal/spanhook"
+	"github.com/verdict-obs/verdict/internal/testutil"
 	"github.com/verdict-obs/verdict/probes/kernel"
 )
 
@@ -40,7 +41,7 @@ func (h hookProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 		h.next.OnEnd(s)
 		return
 	}
-	extra := h.hook.SpanEnd(s.SpanContext(), s.StartTime(), s.EndTime(), nil)
+	extra := spanhook.End(h.hook, s, s.SpanContext(), s.StartTime(), s.EndTime(), nil)
 	h.next.OnEnd(decorated{s, extra})
 }
 
@@ -80,29 +81,17 @@ func handler(tr trace.Tracer, work func(ctx context.Context, r *http.Request)) h
 	})
 }
 
-// privileged skips when eBPF is really unavailable, and fails under CI=true.
-func privileged(tb testing.TB) {
-	tb.Helper()
-	if p := bpf.Check(); p.Err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("eBPF unavailable under CI: %v", p.Err)
-		}
-		tb.Skipf("eBPF unavailable: %s", p.Reason)
-	}
-}
-
 func startProbe(tb testing.TB, opts ...kernel.Option) *kernel.Probe {
 	tb.Helper()
-	privileged(tb)
+	testutil.RequirePrivilege(tb, bpf.Check().Err) // what this machine lacks, if anything
 	p, err := kernel.New(opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := p.Start(context.Background()); err != nil {
-		if errors.Is(err, os.ErrPermission) && os.Getenv("CI") != "true" {
-			tb.Skipf("eBPF not permitted: %v", err)
-		}
-		tb.Fatalf("Start: %v", err)
+	if err := p.Start(context.Background()); err != nil && !errors.Is(err, os.ErrPermission) {
+		tb.Fatalf("Start after a passing preflight: %v", err)
+	} else {
+		testutil.RequirePrivilege(tb, err)
 	}
 	tb.Cleanup(func() {
 		if err := p.Shutdown(context.Background()); err != nil {

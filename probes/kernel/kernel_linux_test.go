@@ -24,7 +24,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/verdict-obs/verdict/bpf"
+	"github.com/verdict-obs/verdict/internal/nanosleep"
 	"github.com/verdict-obs/verdict/internal/semconv"
+	"github.com/verdict-obs/verdict/internal/testutil"
 	"github.com/verdict-obs/verdict/probes"
 	"github.com/verdict-obs/verdict/probes/kernel"
 )
@@ -50,16 +52,6 @@ func count(tb testing.TB, attrs map[attribute.Key]attribute.Value, key string) i
 		tb.Fatalf("attribute %s missing or not int64: %v", key, attrs)
 	}
 	return v.AsInt64()
-}
-
-// nanosleep blocks the thread in the kernel for d, resuming after signals
-// (the runtime's SIGURG preemption interrupts it with EINTR).
-func nanosleep(d time.Duration) {
-	ts := syscall.NsecToTimespec(int64(d))
-	var rem syscall.Timespec
-	for syscall.Nanosleep(&ts, &rem) == syscall.EINTR {
-		ts = rem
-	}
 }
 
 func spin(d time.Duration) int {
@@ -92,7 +84,7 @@ func TestHandlerKernelTime(t *testing.T) {
 		f.Sync()
 		f.Close()
 		t1 := time.Now()
-		nanosleep(sleep)
+		nanosleep.Block(sleep)
 		inSyscalls = time.Since(t1) + t1.Sub(t0)
 		spin(30 * time.Millisecond)
 	})
@@ -138,16 +130,25 @@ func TestParkedGoroutineHasNoOffCPU(t *testing.T) {
 	})
 	get(t, srv.Client(), srv.URL+"/parked")
 	a := spanAttrs(t, exp, "/parked")
+	if a[semconv.AttrUnmeasured].AsString() == kernel.UnmeasuredNothing {
+		// Nothing attributed at all: said instead of zeros.
+		if _, ok := a[semconv.AttrKernelOffCPUDuration]; ok {
+			t.Errorf("kernel attributes beside %q: %v", kernel.UnmeasuredNothing, a)
+		}
+		return
+	}
 	off := seconds(t, a, semconv.AttrKernelOffCPUDuration)
 	sys := seconds(t, a, semconv.AttrKernelSyscallDuration)
 	t.Logf("parked 80ms: syscalls=%d sys=%v offcpu=%v", count(t, a, semconv.AttrKernelSyscallCount), sys, off)
-	// 80ms parked; allow a runtime-lock futex wait on the goroutine's own
-	// stack, nothing more.
-	if off > time.Millisecond {
-		t.Errorf("off-CPU %v for a goroutine that only parked, want ~0", off)
+	// 80ms parked: were the parked time charged, off-CPU or syscall time
+	// would be about 80ms. What the goroutine legitimately gets (a runtime
+	// futex call, stretched by the machine's load) is far below.
+	const parked = 80 * time.Millisecond
+	if off >= parked/2 {
+		t.Errorf("off-CPU %v for a goroutine that only parked %v, want ~0", off, parked)
 	}
-	if sys > 5*time.Millisecond {
-		t.Errorf("syscall time %v for a goroutine that made no blocking syscall", sys)
+	if sys >= parked/2 {
+		t.Errorf("syscall time %v for a goroutine that parked %v and made no blocking syscall", sys, parked)
 	}
 }
 
@@ -254,7 +255,7 @@ func TestConcurrentRequestsNotMixed(t *testing.T) {
 		both.Wait() // both spans are open from here on
 		switch r.URL.Path {
 		case "/sleeper":
-			nanosleep(80 * time.Millisecond)
+			nanosleep.Block(80 * time.Millisecond)
 		case "/caller":
 			for range calls {
 				unix.RawSyscall(unix.SYS_GETSOCKNAME, ^uintptr(0), 0, 0)
@@ -273,7 +274,9 @@ func TestConcurrentRequestsNotMixed(t *testing.T) {
 	sNet, cNet := seconds(t, s, semconv.AttrKernelSyscallNetworkDuration), seconds(t, c, semconv.AttrKernelSyscallNetworkDuration)
 	sN, cN := count(t, s, semconv.AttrKernelSyscallCount), count(t, c, semconv.AttrKernelSyscallCount)
 	t.Logf("sleeper: %d syscalls, off-CPU %v, network %v; caller: %d syscalls, off-CPU %v, network %v", sN, sOff, sNet, cN, cOff, cNet)
-	if sOff < 70*time.Millisecond || cOff > 20*time.Millisecond {
+	// The sleeper blocks 80ms; the caller never blocks: were the spans
+	// mixed, the caller would get the sleeper's time.
+	if sOff < 70*time.Millisecond || cOff >= sOff/4 {
 		t.Errorf("off-CPU sleeper %v (want ~80ms), caller %v (want ~0)", sOff, cOff)
 	}
 	if cN < calls || cN > calls+100 || sN > 100 || sNet != 0 || cNet <= 0 {
@@ -286,21 +289,25 @@ func TestConcurrentRequestsNotMixed(t *testing.T) {
 func TestNestedSpans(t *testing.T) {
 	p := startProbe(t)
 	tr, exp := newPipeline(t, p)
+	const childSleep, parentSleep = 50 * time.Millisecond, 30 * time.Millisecond
 	srv := serve(t, tr, func(ctx context.Context, _ *http.Request) {
 		_, child := tr.Start(ctx, "child")
-		nanosleep(50 * time.Millisecond)
+		nanosleep.Block(childSleep)
 		child.End()
-		nanosleep(30 * time.Millisecond)
+		nanosleep.Block(parentSleep)
 	})
 	get(t, srv.Client(), srv.URL+"/parent")
 	parent := seconds(t, spanAttrs(t, exp, "/parent"), semconv.AttrKernelOffCPUDuration)
 	child := seconds(t, spanAttrs(t, exp, "child"), semconv.AttrKernelOffCPUDuration)
 	t.Logf("off-CPU parent %v, child %v", parent, child)
-	if child < 45*time.Millisecond || child > 70*time.Millisecond {
-		t.Errorf("child off-CPU %v, want ~50ms", child)
+	// Off-CPU time ends at the wake-up (the wait for a CPU after it is
+	// run-queue time), so each span gets about its own sleep whatever the
+	// load; the bounds tell "its own sleep" from "both sleeps".
+	if child < childSleep*9/10 || child >= childSleep+parentSleep/2 {
+		t.Errorf("child off-CPU %v, want its own %v (not the parent's %v too)", child, childSleep, parentSleep)
 	}
-	if parent < 25*time.Millisecond || parent > 45*time.Millisecond {
-		t.Errorf("parent off-CPU %v, want ~30ms (its own sleep only)", parent)
+	if parent < parentSleep*9/10 || parent >= parentSleep+childSleep/2 {
+		t.Errorf("parent off-CPU %v, want its own %v (not the child's %v too)", parent, parentSleep, childSleep)
 	}
 }
 
@@ -309,7 +316,7 @@ func TestSpanEndedOnAnotherGoroutine(t *testing.T) {
 	p := startProbe(t)
 	tr, exp := newPipeline(t, p)
 	_, span := tr.Start(context.Background(), "handoff")
-	nanosleep(40 * time.Millisecond)
+	nanosleep.Block(40 * time.Millisecond)
 	done := make(chan struct{})
 	go func() {
 		span.End()
@@ -322,7 +329,7 @@ func TestSpanEndedOnAnotherGoroutine(t *testing.T) {
 }
 
 func TestShutdownReleasesFDs(t *testing.T) {
-	privileged(t)
+	testutil.RequirePrivilege(t, bpf.Check().Err)
 	fds := func() int {
 		ents, err := os.ReadDir("/proc/self/fd")
 		if err != nil {
@@ -378,7 +385,7 @@ func TestMetrics(t *testing.T) {
 	p := startProbe(t, kernel.WithMeterProvider(mp))
 	tr, _ := newPipeline(t, p)
 	_, span := tr.Start(context.Background(), "m")
-	nanosleep(10 * time.Millisecond)
+	nanosleep.Block(10 * time.Millisecond)
 	span.End()
 
 	var rm metricdata.ResourceMetrics
@@ -432,7 +439,9 @@ func TestSlotTableFullIsCountedDrop(t *testing.T) {
 	wg.Wait()
 	with := 0
 	for i := range n {
-		if _, ok := spanAttrs(t, exp, fmt.Sprintf("s%d", i))[semconv.AttrKernelSyscallCount]; ok {
+		// A tracked span that waited parked has nothing attributed; an
+		// untracked one says so.
+		if spanAttrs(t, exp, fmt.Sprintf("s%d", i))[semconv.AttrUnmeasured].AsString() != kernel.UnmeasuredNotTracked {
 			with++
 		}
 	}
@@ -456,32 +465,10 @@ func TestSlotTableFullIsCountedDrop(t *testing.T) {
 // fails with a permission error and a reason, spans are still served and
 // exported, without kernel attributes.
 func TestUnprivileged(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI must run as root to test the unprivileged path")
-		}
-		t.Skip("needs root to switch to an unprivileged uid")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "verdict-unpriv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "kernel.test")
-	data, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RequireRoot(t, "switch to an unprivileged uid")
+	bin := testutil.ExecutableCopy(t)
 	cmd := exec.Command(bin, "-test.run=^$")
-	cmd.Dir = dir
+	cmd.Dir = filepath.Dir(bin)
 	cmd.Env = append(os.Environ(), childEnv+"=unprivileged")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.Output()
@@ -528,7 +515,7 @@ func unprivilegedChild() {
 
 	tp, exp := buildPipeline(p)
 	defer tp.Shutdown(context.Background())
-	srv := httptest.NewServer(handler(tp.Tracer("child"), func(context.Context, *http.Request) { nanosleep(5 * time.Millisecond) }))
+	srv := httptest.NewServer(handler(tp.Tracer("child"), func(context.Context, *http.Request) { nanosleep.Block(5 * time.Millisecond) }))
 	resp, err := srv.Client().Get(srv.URL + "/unpriv")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -558,7 +545,7 @@ func TestWithoutSyscallTracing(t *testing.T) {
 	tr, exp := newPipeline(t, p)
 	srv := serve(t, tr, func(_ context.Context, r *http.Request) {
 		if r.URL.Path == "/sleep" {
-			nanosleep(40 * time.Millisecond)
+			nanosleep.Block(40 * time.Millisecond)
 		} else {
 			time.Sleep(40 * time.Millisecond)
 		}
@@ -569,10 +556,19 @@ func TestWithoutSyscallTracing(t *testing.T) {
 	if _, ok := blocked[semconv.AttrKernelSyscallCount]; ok {
 		t.Errorf("syscall attributes without syscall tracing: %v", blocked)
 	}
+	if u := blocked[semconv.AttrUnmeasured].AsString(); u != kernel.UnmeasuredNoSyscalls {
+		t.Errorf("%s = %q, want %q", semconv.AttrUnmeasured, u, kernel.UnmeasuredNoSyscalls)
+	}
 	off := seconds(t, blocked, semconv.AttrKernelOffCPUDuration)
-	parkedOff := seconds(t, parked, semconv.AttrKernelOffCPUDuration)
-	t.Logf("off-CPU: nanosleep %v, time.Sleep %v", off, parkedOff)
-	if off < 35*time.Millisecond || parkedOff > time.Millisecond {
-		t.Errorf("off-CPU nanosleep %v (want ~40ms), time.Sleep %v (want 0)", off, parkedOff)
+	t.Logf("off-CPU: nanosleep %v; time.Sleep: %v", off, parked)
+	if off < 35*time.Millisecond {
+		t.Errorf("off-CPU nanosleep %v, want ~40ms", off)
+	}
+	// Parked, the goroutine is nobody's off-CPU time: nothing attributed,
+	// which the span says instead of a zero.
+	if v, ok := parked[semconv.AttrKernelOffCPUDuration]; ok && v.AsFloat64() > 0.001 {
+		t.Errorf("time.Sleep charged %vs off-CPU", v.AsFloat64())
+	} else if !ok && parked[semconv.AttrUnmeasured].AsString() != kernel.UnmeasuredNothing {
+		t.Errorf("time.Sleep span: no off-CPU attribute and no reason: %v", parked)
 	}
 }

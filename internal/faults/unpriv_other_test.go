@@ -1,0 +1,5 @@
+//go:build !linux
+
+package faults
+
+func runUnprivilegedChild() int { return 2 }

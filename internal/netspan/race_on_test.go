@@ -1,0 +1,5 @@
+//go:build race
+
+package netspan
+
+const raceEnabled = true

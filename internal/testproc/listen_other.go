@@ -1,0 +1,13 @@
+//go:build !linux
+
+package testproc
+
+import (
+	"errors"
+	"net/netip"
+)
+
+// Listening is implemented on Linux only.
+func Listening(pid int) ([]netip.AddrPort, error) {
+	return nil, errors.ErrUnsupported
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package sockspan
+
+const raceEnabled = false

@@ -1,0 +1,9 @@
+//go:build !race
+
+package scenarios_test
+
+import "testing"
+
+func skipUnderRace(*testing.T) {}
+
+const raceEnabled = false

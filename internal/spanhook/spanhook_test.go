@@ -34,12 +34,12 @@ func TestJoinUnmeasured(t *testing.T) {
 		}
 	}
 	in := []attribute.KeyValue{a, u("kernel: x"), b}
-	if n := testing.AllocsPerRun(100, func() { JoinUnmeasured(in) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { JoinUnmeasured(in) }); n != 0 {
 		t.Errorf("one attribute: %v allocs, want 0", n)
 	}
 	// The same reasons span after span: the joined value is reused.
 	buf := make([]attribute.KeyValue, 0, 4)
-	if n := testing.AllocsPerRun(100, func() {
+	if n := testing.AllocsPerRun(1000, func() {
 		JoinUnmeasured(append(buf[:0], u("kernel: x"), a, u("gc.mark: y")))
 	}); n != 0 {
 		t.Errorf("repeated reasons: %v allocs, want 0", n)
@@ -62,7 +62,7 @@ func TestJoinUnmeasuredAlternating(t *testing.T) {
 		JoinUnmeasured(append(buf[:0], s...)) // the first of each is built
 	}
 	i := 0
-	if n := testing.AllocsPerRun(300, func() {
+	if n := testing.AllocsPerRun(1000, func() {
 		JoinUnmeasured(append(buf[:0], sets[i%len(sets)]...))
 		i++
 	}); n != 0 {

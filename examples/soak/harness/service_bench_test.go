@@ -4,6 +4,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/verdict-obs/verdict/middleware"
+	"github.com/verdict-obs/verdict/sqlxprobe"
 	"github.com/verdict-obs/verdict/tracer"
 )
 
@@ -26,7 +35,11 @@ import (
 // Allocations and CPU (cpu-ns/op: the process's user and system time) per
 // operation include the client's, the same for every variant: compare
 // variants, not absolute figures. verdict-noebpf is verdict with EBPFOff,
-// to tell the kernel programs' cost from user space's.
+// to tell the kernel programs' cost from user space's. The other variants
+// take verdict apart, eBPF off: sdk-spans (two bare SDK spans per request,
+// server and database, batched into a counter: the floor of any
+// SDK-based instrumentation), part-tracer (tracer.Start, nothing wrapped),
+// part-middleware and part-sqlxprobe (one of the two), part-both.
 func BenchmarkService(b *testing.B) {
 	dir := b.TempDir()
 	if err := Seed(dir); err != nil {
@@ -35,7 +48,9 @@ func BenchmarkService(b *testing.B) {
 	noBPF := Variant{Name: "verdict-noebpf", Start: func(ctx context.Context, dsn string) (*Service, error) {
 		return startVerdict(ctx, dsn, tracer.EBPFOff)
 	}}
-	for _, v := range []Variant{Off, Verdict, noBPF} {
+	for _, v := range []Variant{Off, Verdict, noBPF, sdkSpans,
+		partial("part-tracer", false, false), partial("part-middleware", true, false),
+		partial("part-sqlxprobe", false, true), partial("part-both", true, true)} {
 		b.Run(v.Name, func(b *testing.B) {
 			svc, err := v.Start(context.Background(), DSN(dir))
 			if err != nil {
@@ -96,4 +111,72 @@ func BenchmarkService(b *testing.B) {
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
+}
+
+// sdkSpans is the service with two bare SDK spans per request (server and
+// database), batched into a counter.
+var sdkSpans = Variant{Name: "sdk-spans", Start: func(_ context.Context, dsn string) (*Service, error) {
+	db, err := sqlx.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(PoolSize)
+	db.SetMaxIdleConns(PoolSize)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(&CountingExporter{}))
+	tr := tp.Tracer("sdk-spans")
+	h := Handler(spanQuerier{db, tr})
+	return &Service{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, span := tr.Start(r.Context(), "GET /orders/{id}", trace.WithSpanKind(trace.SpanKindServer))
+			defer span.End()
+			h.ServeHTTP(w, r.WithContext(ctx))
+		}),
+		Close: func(ctx context.Context) error { return errors.Join(db.Close(), tp.Shutdown(ctx)) },
+	}, nil
+}}
+
+type spanQuerier struct {
+	q  Querier
+	tr trace.Tracer
+}
+
+func (s spanQuerier) GetContext(ctx context.Context, dest any, query string, args ...any) error {
+	ctx, span := s.tr.Start(ctx, "SELECT orders", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	return s.q.GetContext(ctx, dest, query, args...)
+}
+
+// partial is verdict with eBPF off and only some of its parts: the
+// middleware around the handler, sqlxprobe under it, or neither.
+func partial(name string, mw, sqlx bool) Variant {
+	return Variant{Name: name, Start: func(ctx context.Context, dsn string) (*Service, error) {
+		metricExp, err := stdoutmetric.New(stdoutmetric.WithWriter(io.Discard))
+		if err != nil {
+			return nil, err
+		}
+		tr, err := tracer.Start(ctx, tracer.WithServiceName("soak"), tracer.WithEBPF(tracer.EBPFOff),
+			tracer.WithSpanExporter(&CountingExporter{}), tracer.WithConsoleWriter(io.Discard),
+			tracer.WithMetricReader(sdkmetric.NewPeriodicReader(metricExp, sdkmetric.WithInterval(MetricInterval))))
+		if err != nil {
+			return nil, err
+		}
+		var svc *Service
+		if sqlx {
+			db, err := sqlxprobe.Open("sqlite", dsn)
+			if err != nil {
+				return nil, errors.Join(err, tr.Shutdown(ctx))
+			}
+			db.SetMaxOpenConns(PoolSize)
+			db.SetMaxIdleConns(PoolSize)
+			svc = &Service{Handler: Handler(db), Close: func(context.Context) error { return db.Close() }}
+		} else if svc, err = Off.Start(ctx, dsn); err != nil {
+			return nil, errors.Join(err, tr.Shutdown(ctx))
+		}
+		if mw {
+			svc.Handler = middleware.NewHandler(svc.Handler)
+		}
+		closeDB := svc.Close
+		svc.Close = func(ctx context.Context) error { return errors.Join(closeDB(ctx), tr.Shutdown(ctx)) }
+		return svc, nil
+	}}
 }

@@ -337,27 +337,3 @@ func TestDefaultsLeaveProfileRatesAlone(t *testing.T) {
 		t.Errorf("default probe changed the mutex fraction %d → %d", prev, got)
 	}
 }
-
-// The runtime's CPU classes move only when a GC cycle ends: a window
-// without one reads the same figures twice, and its GC share is 0, not
-// the share of the window before (which, repeated, became the judge's
-// baseline: a start-up's GC share that hid a real GC fault later).
-func TestGCCPUFractionOfWindowWithoutGC(t *testing.T) {
-	s := newSampler(time.Millisecond)
-	keep := make([][]byte, 0, 64)
-	for range 64 {
-		keep = append(keep, make([]byte, 64<<10))
-	}
-	runtime.GC()
-	runtime.KeepAlive(keep)
-	now := time.Now().Add(time.Second)
-	s.update(now)
-	if got := s.cur.GCCPUFraction; got <= 0 {
-		t.Fatalf("GC CPU share of a window with a forced GC = %v, want > 0", got)
-	}
-	// The same figures again (no read in between: no cycle ended).
-	s.fill(now.Add(time.Second))
-	if got := s.cur.GCCPUFraction; got != 0 {
-		t.Errorf("GC CPU share of a window in which no GC cycle ended = %v, want 0", got)
-	}
-}

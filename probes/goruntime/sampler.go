@@ -151,14 +151,6 @@ func (s *sampler) fill(now time.Time) {
 	c.HeapGrowthRate = (float64(c.HeapLive) - float64(s.baseHeapLive)) / sec
 	c.AllocRate = float64(c.Allocated-min(s.baseAlloc, c.Allocated)) / sec
 	c.AllocObjectsRate = float64(c.Allocations-min(s.baseAllocObj, c.Allocations)) / sec
-	// The runtime updates its CPU classes only when a GC cycle stops the
-	// world (runtime/metrics.go: cpuStatsAggregate.compute): a window in
-	// which no cycle ended has no new figures, and the GC finished no
-	// work in it. Its share is 0 then, not the previous window's, which
-	// would repeat (the start-up's, say) for as long as no GC ran, and
-	// become the judge's baseline. When a cycle ends, the difference
-	// covers the time since the one before: the share over that span.
-	c.GCCPUFraction = 0
 	if dcpu := s.f64(sTotalCPU) - s.baseTotalCPU; dcpu > 0 {
 		c.GCCPUFraction = max(0, min(1, (s.f64(sGCCPU)-s.baseGCCPU)/dcpu))
 	}

@@ -152,6 +152,35 @@ func LoadTiming(opts *TimingOptions) (_ *Timing, err error) {
 // to runtime.gcAssistAlloc; Close releases it. Nil after Close.
 func (t *Timing) AssistProgram() *ebpf.Program { return t.objs.GcAssist }
 
+// ResetAssists forgets every assist entry the gc_assist program recorded
+// and has not matched with a return yet. Package bpf/gcassist calls it
+// before attaching: an entry left by a call whose return was not seen
+// (the probes were detached in between) would otherwise be matched with a
+// later return of the same goroutine. Call it only while gc_assist is not
+// attached.
+func (t *Timing) ResetAssists() error {
+	m := t.objs.Assists
+	if m == nil {
+		return nil
+	}
+	var key uint64
+	var keys []uint64
+	it := m.Iterate()
+	var val schedAssist
+	for it.Next(&key, &val) {
+		keys = append(keys, key)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reset assists: %w", err)
+	}
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("reset assists: %w", err)
+		}
+	}
+	return nil
+}
+
 // Syscalls reports whether system calls are traced (see
 // [TimingOptions.NoSyscalls]).
 func (t *Timing) Syscalls() bool { return t.syscalls }

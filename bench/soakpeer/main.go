@@ -28,7 +28,7 @@ import (
 )
 
 func main() {
-	os.Exit(harness.Main(harness.Verdict, harness.Off, Otel))
+	os.Exit(harness.Main(harness.Verdict, harness.Off, Otel, harness.SDKSpans, harness.VerdictNoEBPF))
 }
 
 // Otel is the service with otelhttp + otelsql.

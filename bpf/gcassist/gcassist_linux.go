@@ -35,6 +35,9 @@ func Attach(t *bpf.Timing) (*Probes, error) {
 		return nil, fmt.Errorf("attach gc assist probes: no timing programs loaded: %w", bpf.ErrNotSupported)
 	}
 	prog := t.AssistProgram()
+	if err := t.ResetAssists(); err != nil {
+		return nil, fmt.Errorf("attach gc assist probes: %w", err)
+	}
 	set, err := uprobe.Attach([]uprobe.Probe{
 		{Symbol: Symbol, Placement: uprobe.Entry, Program: prog, Cookie: cookieEntry, Policy: uprobe.Required},
 		{Symbol: Symbol, Placement: uprobe.Return, Program: prog, Cookie: cookieReturn, Policy: uprobe.Required},

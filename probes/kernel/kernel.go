@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/verdict-obs/verdict/bpf"
-	"github.com/verdict-obs/verdict/bpf/gcassist"
 	"github.com/verdict-obs/verdict/internal/semconv"
 	"github.com/verdict-obs/verdict/internal/spanhook"
 	"github.com/verdict-obs/verdict/probes"
@@ -51,8 +50,9 @@ type Probe struct {
 	cfg    config
 	timing atomic.Pointer[bpf.Timing]
 	snap   snapper
-	assist *gcassist.Probes // nil when the assist probes are not attached
-	// assistOff says why GC assists are not measured ("" when they are).
+	assist assistState // the GC assist probes and their gate
+	// assistOff says why GC assists are not measured ("" when they are,
+	// attached or standing by).
 	assistOff atomic.Pointer[string]
 
 	sysHist, offHist, runqHist metric.Float64Histogram
@@ -132,11 +132,20 @@ func (p *Probe) Start(ctx context.Context) error {
 		return fmt.Errorf("kernel probe: lost-events metric: %w", err)
 	}
 
-	if ga, err := gcassist.Attach(tm); err != nil {
+	switch err := p.assist.set(tm, !p.cfg.noAssist); {
+	case p.cfg.noAssist:
+		p.setAssistOff(reasonAssistOff)
+	case err != nil:
 		p.setAssistOff("GC assist probes: " + bpf.Reason(err))
-	} else {
-		p.assist = ga
+	default:
 		p.setAssistOff("")
+		if th := p.cfg.assistThreshold(); th > 0 {
+			hold := p.cfg.assistHold
+			if hold <= 0 {
+				hold = assistHold
+			}
+			p.assist.startGate(tm, &assistGate{threshold: th, hold: hold})
+		}
 	}
 	p.timing.Store(tm)
 	p.snap.snapshot(tm, time.Now()) // the first rate window starts here
@@ -166,8 +175,7 @@ func (p *Probe) Shutdown(ctx context.Context) error {
 	if tm := p.timing.Load(); tm != nil {
 		p.snap.snapshot(tm, time.Now()) // the last one, kept after Shutdown
 		p.timing.Store(nil)
-		errs = append(errs, p.assist.Close(), tm.Close())
-		p.assist = nil
+		errs = append(errs, p.assist.close(), tm.Close())
 		p.setAssistOff(reasonShutDown)
 	}
 	reason := reasonShutDown
@@ -181,10 +189,17 @@ func (p *Probe) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// GCAssistAttached reports whether the GC assist probes are attached now:
+// spans ending while they are not carry no verdict.gc.assist.duration.
+func (p *Probe) GCAssistAttached() bool { return p.assist.attached() }
+
 func (p *Probe) setAssistOff(reason string) { p.assistOff.Store(&reason) }
 
 // GCAssist reports whether the probe measures the GC assists of each
-// span's goroutine (verdict.gc.assist.duration) and, if not, why.
+// span's goroutine (verdict.gc.assist.duration) and, if not, why. On means
+// the assist probes work here; they are attached while assists take at
+// least the threshold's share of the CPU (see [WithGCAssistThreshold] and
+// [Probe.GCAssistAttached]).
 func (p *Probe) GCAssist() (on bool, reason string) {
 	if r := p.assistOff.Load(); r != nil {
 		return *r == "", *r
@@ -391,6 +406,18 @@ type config struct {
 	meterProvider metric.MeterProvider
 	slots         int
 	noSyscalls    bool
+	noAssist      bool
+	assistFrac    float64
+	assistFracSet bool
+	assistHold    time.Duration // 0: assistHold; tests shorten it
+}
+
+// assistThreshold is the gate's threshold; 0 or less: always attached.
+func (c config) assistThreshold() float64 {
+	if !c.assistFracSet {
+		return DefaultGCAssistThreshold
+	}
+	return c.assistFrac
 }
 
 func newConfig(opts []Option) config {
@@ -448,6 +475,36 @@ func WithSlots(n int) Option {
 func WithoutSyscallTracing() Option {
 	return optionFunc(func(c config) config {
 		c.noSyscalls = true
+		return c
+	})
+}
+
+// reasonAssistOff is GCAssist's reason under WithoutGCAssist.
+const reasonAssistOff = "GC assist probes: off (WithoutGCAssist)"
+
+// WithoutGCAssist leaves runtime.gcAssistAlloc alone: spans get no
+// verdict.gc.assist.* attributes (the gc probe still reports the process's
+// assist time from the runtime's figures). Use it where the assist probes'
+// cost matters: each assist call pays two uprobe hits, the one on its
+// return single-stepped (~10 µs here), and a service that allocates
+// steadily assists on a good share of its requests while the GC marks.
+func WithoutGCAssist() Option {
+	return optionFunc(func(c config) config {
+		c.noAssist = true
+		return c
+	})
+}
+
+// WithGCAssistThreshold sets the share of the process's CPU that GC assists
+// must take (the runtime's own per-process figure, read once a second) for
+// the GC assist probes to be attached; after 10 s under it they are
+// detached again, and spans ending meanwhile carry no
+// verdict.gc.assist.duration. The default is [DefaultGCAssistThreshold]
+// (1 %): below it, the probes would cost the requests more than the
+// assists they measure. Zero or less keeps them attached all the time.
+func WithGCAssistThreshold(frac float64) Option {
+	return optionFunc(func(c config) config {
+		c.assistFrac, c.assistFracSet = frac, true
 		return c
 	})
 }

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // the database of the service
 )
 
@@ -163,3 +165,39 @@ var Off = Variant{Name: "off", Start: func(_ context.Context, dsn string) (*Serv
 
 // root reports whether the process runs as root.
 func root() bool { return os.Geteuid() == 0 }
+
+// SDKSpans is the service with two bare OpenTelemetry SDK spans per
+// request (the server's and the query's), batched into a CountingExporter,
+// and nothing else: no attributes, metrics, propagation or probes. It is
+// the floor of any instrumentation built on the SDK, the reference that
+// tells what the SDK costs from what an instrumentation adds to it.
+var SDKSpans = Variant{Name: "sdk-spans", Start: func(_ context.Context, dsn string) (*Service, error) {
+	db, err := sqlx.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(PoolSize)
+	db.SetMaxIdleConns(PoolSize)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(&CountingExporter{}))
+	tr := tp.Tracer("sdk-spans")
+	h := Handler(spanQuerier{db, tr})
+	return &Service{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, span := tr.Start(r.Context(), "GET /orders/{id}", trace.WithSpanKind(trace.SpanKindServer))
+			defer span.End()
+			h.ServeHTTP(w, r.WithContext(ctx))
+		}),
+		Close: func(ctx context.Context) error { return errors.Join(db.Close(), tp.Shutdown(ctx)) },
+	}, nil
+}}
+
+type spanQuerier struct {
+	q  Querier
+	tr trace.Tracer
+}
+
+func (s spanQuerier) GetContext(ctx context.Context, dest any, query string, args ...any) error {
+	ctx, span := s.tr.Start(ctx, "SELECT orders", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	return s.q.GetContext(ctx, dest, query, args...)
+}

@@ -15,11 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/verdict-obs/verdict/middleware"
 	"github.com/verdict-obs/verdict/sqlxprobe"
@@ -45,10 +42,7 @@ func BenchmarkService(b *testing.B) {
 	if err := Seed(dir); err != nil {
 		b.Fatal(err)
 	}
-	noBPF := Variant{Name: "verdict-noebpf", Start: func(ctx context.Context, dsn string) (*Service, error) {
-		return startVerdict(ctx, dsn, tracer.EBPFOff)
-	}}
-	for _, v := range []Variant{Off, Verdict, noBPF, sdkSpans,
+	for _, v := range []Variant{Off, Verdict, VerdictNoEBPF, SDKSpans,
 		partial("part-tracer", false, false), partial("part-middleware", true, false),
 		partial("part-sqlxprobe", false, true), partial("part-both", true, true)} {
 		b.Run(v.Name, func(b *testing.B) {
@@ -111,39 +105,6 @@ func BenchmarkService(b *testing.B) {
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// sdkSpans is the service with two bare SDK spans per request (server and
-// database), batched into a counter.
-var sdkSpans = Variant{Name: "sdk-spans", Start: func(_ context.Context, dsn string) (*Service, error) {
-	db, err := sqlx.Open("sqlite", dsn)
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(PoolSize)
-	db.SetMaxIdleConns(PoolSize)
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(&CountingExporter{}))
-	tr := tp.Tracer("sdk-spans")
-	h := Handler(spanQuerier{db, tr})
-	return &Service{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx, span := tr.Start(r.Context(), "GET /orders/{id}", trace.WithSpanKind(trace.SpanKindServer))
-			defer span.End()
-			h.ServeHTTP(w, r.WithContext(ctx))
-		}),
-		Close: func(ctx context.Context) error { return errors.Join(db.Close(), tp.Shutdown(ctx)) },
-	}, nil
-}}
-
-type spanQuerier struct {
-	q  Querier
-	tr trace.Tracer
-}
-
-func (s spanQuerier) GetContext(ctx context.Context, dest any, query string, args ...any) error {
-	ctx, span := s.tr.Start(ctx, "SELECT orders", trace.WithSpanKind(trace.SpanKindClient))
-	defer span.End()
-	return s.q.GetContext(ctx, dest, query, args...)
 }
 
 // partial is verdict with eBPF off and only some of its parts: the

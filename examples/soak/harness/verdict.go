@@ -38,7 +38,27 @@ var Verdict = Variant{Name: "verdict", Start: func(ctx context.Context, dsn stri
 	return startVerdict(ctx, dsn, mode)
 }}
 
-func startVerdict(ctx context.Context, dsn string, mode tracer.EBPFMode) (*Service, error) {
+// VerdictNoEBPF is Verdict with tracer.EBPFOff: the same user-space
+// instrumentation without the kernel programs, to tell their cost from
+// user space's.
+var VerdictNoEBPF = Variant{Name: "verdict-noebpf", Start: func(ctx context.Context, dsn string) (*Service, error) {
+	return startVerdict(ctx, dsn, tracer.EBPFOff)
+}}
+
+// VerdictWith is Verdict (eBPF required as root) with more tracer options,
+// named name: for taking its cost apart, e.g. with
+// tracer.WithKernelOptions(kernel.WithoutGCAssist()).
+func VerdictWith(name string, opts ...tracer.Option) Variant {
+	return Variant{Name: name, Start: func(ctx context.Context, dsn string) (*Service, error) {
+		mode := tracer.EBPFAuto
+		if root() {
+			mode = tracer.EBPFRequired
+		}
+		return startVerdict(ctx, dsn, mode, opts...)
+	}}
+}
+
+func startVerdict(ctx context.Context, dsn string, mode tracer.EBPFMode, opts ...tracer.Option) (*Service, error) {
 	metricExp, err := stdoutmetric.New(stdoutmetric.WithWriter(io.Discard))
 	if err != nil {
 		return nil, err
@@ -51,7 +71,7 @@ func startVerdict(ctx context.Context, dsn string, mode tracer.EBPFMode) (*Servi
 	var fired atomic.Uint64
 	var mu sync.Mutex
 	rules := map[string]bool{}
-	tr, err := tracer.Start(ctx,
+	tr, err := tracer.Start(ctx, append([]tracer.Option{
 		tracer.WithServiceName("soak"),
 		tracer.WithEBPF(mode),
 		tracer.WithSpanExporter(spans),
@@ -66,6 +86,7 @@ func startVerdict(ctx context.Context, dsn string, mode tracer.EBPFMode) (*Servi
 				mu.Unlock()
 			}
 		}),
+	}, opts...)...,
 	)
 	if err != nil {
 		return nil, err

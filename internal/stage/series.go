@@ -24,6 +24,14 @@ func (s *series) push(v float64) {
 	s.have = true
 }
 
+// overwrite replaces the k most recent values (at most those kept) by v.
+func (s *series) overwrite(k int, v float64) {
+	k = min(k, s.n, len(s.v))
+	for i := 1; i <= k; i++ {
+		s.v[(s.n-i)%len(s.v)] = v
+	}
+}
+
 // last returns up to k most recent values, oldest first (a new slice).
 func (s *series) last(k int) []float64 {
 	k = min(k, s.n, len(s.v))

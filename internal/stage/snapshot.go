@@ -32,8 +32,12 @@ const (
 	numSeries
 )
 
-// levels are series whose Value is the latest, not the window's mean.
-var levels = [numSeries]bool{sGoroutines: true}
+// levels are series whose Value is the latest, not the window's mean. The
+// GC's CPU share is one: each value is already a figure over the time
+// since the previous GC cycle (see buildProcess), and the latest is the
+// one that tells, at the onset of GC pressure, that the run-queue wait
+// other rules see is the GC's.
+var levels = [numSeries]bool{sGoroutines: true, sGCCPU: true}
 
 // minSubjectBase is the least number of samples a subject's baseline needs
 // for its measures to have one.
@@ -65,16 +69,18 @@ type snapState struct {
 	series   [numSeries]*series
 	causes   []causeSlot
 
-	prevCycles  uint64
-	prevKernel  KernelReading
-	prevSTW     STWReading
-	prevCPU     CPUReading
-	pools       map[string]*poolSeries
-	drops       map[dropKey]uint64
-	dropRates   map[dropKey]*series
-	blockedAt   time.Time
-	prevBlocked map[string]int
-	blocked     []judge.BlockedStack
+	prevCycles    uint64
+	gcCPUCycles   uint64 // GC cycles when sGCCPU last took a figure
+	gcProvisional int    // sGCCPU values pushed since, to be replaced by the next figure
+	prevKernel    KernelReading
+	prevSTW       STWReading
+	prevCPU       CPUReading
+	pools         map[string]*poolSeries
+	drops         map[dropKey]uint64
+	dropRates     map[dropKey]*series
+	blockedAt     time.Time
+	prevBlocked   map[string]int
+	blocked       []judge.BlockedStack
 }
 
 func (ss *snapState) init(st *Stage) {
@@ -498,7 +504,26 @@ func (st *Stage) buildProcess(snap *judge.Snapshot, r *Readings, w int, dt float
 
 	if rt := r.Runtime; rt.Available {
 		push(sGoroutines, float64(rt.Goroutines))
-		push(sGCCPU, rt.GCCPUFraction)
+		// The runtime computes its CPU classes only when a GC cycle ends
+		// (runtime/metrics.go, cpuStatsAggregate), so its GC share is a
+		// figure over the time since the previous cycle ended, and the
+		// probe repeats it until the next. Kept as it is, one figure
+		// (the start-up's, typically) would fill the baseline while no
+		// cycle ends, and a GC-pressure fault would not reach twice it.
+		// So an evaluation without a cycle that ended takes the last
+		// figure provisionally (other rules stand down on a hot GC a
+		// little longer rather than too early), and the next cycle's
+		// figure, which covers those seconds, replaces the provisional
+		// values: the series is the share over time as the runtime
+		// measured it.
+		if gc := ss.series[sGCCPU]; !gc.have || rt.GCCycles != ss.gcCPUCycles {
+			gc.overwrite(ss.gcProvisional, rt.GCCPUFraction)
+			push(sGCCPU, rt.GCCPUFraction)
+			ss.gcCPUCycles, ss.gcProvisional = rt.GCCycles, 0
+		} else {
+			push(sGCCPU, rt.GCCPUFraction)
+			ss.gcProvisional++
+		}
 		pause := 0.0
 		if rt.RateWindow > 0 {
 			pause = rt.GCPauseTotal.Seconds() / rt.RateWindow.Seconds()

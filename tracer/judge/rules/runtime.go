@@ -86,7 +86,15 @@ func (r CPUStarvation) Evaluate(s *judge.Snapshot, st judge.State) []judge.Findi
 	if !sched && !runq && !throttled && !procWait {
 		return nil
 	}
-	if req.Count >= r.MinRequests && !req.P99.Exceeds(judge.Threshold(active, r.LatencyRatio, 1.2), 0, true) {
+	// Starvation matters when it slows requests: their P99 rose, or (eBPF)
+	// they demonstrably spend a fifth of their time waiting for a CPU. The
+	// latter holds when the latency baseline is itself high (an earlier
+	// incident absorbed into it, a slow route dominating the P99): the
+	// run-queue share is measured per request, not inferred. (A risen P50
+	// is not enough: a slow query raises it and loads the CPU too.)
+	latRatio := judge.Threshold(active, r.LatencyRatio, 1.2)
+	slowed := req.P99.Exceeds(latRatio, 0, true) || runq && req.Runqueue.Value >= 2*runqShare
+	if req.Count >= r.MinRequests && !slowed {
 		return nil
 	}
 

@@ -13,6 +13,6 @@ func skipUnderRace(t *testing.T) {
 }
 
 // testRows is the orders the tests seed: under the race detector the
-// embedded SQLite (Go, instrumented) seeds the default 100 000 in about a
-// minute; the tests that run here need no table scan.
+// embedded SQLite (Go, instrumented) seeds the default 300 000 in
+// minutes; the tests that run here need no table scan.
 const testRows = 10000

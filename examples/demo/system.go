@@ -196,7 +196,10 @@ func (s *system) openDB(ctx context.Context, cfg systemConfig) error {
 	} else {
 		s.DBName = "SQLite (a file in " + s.dir + ")"
 		if rows == 0 {
-			rows = 100000
+			// Enough that the slow-query fault's scan takes well over the
+			// judge's 5 ms floor on a fast machine (100 000 scanned in
+			// ~5 ms here, at the floor: the verdict came late or not).
+			rows = 300000
 		}
 		path := filepath.Join(s.dir, "shop.db")
 		if s.db, err = sqlxprobe.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)",

@@ -14,5 +14,10 @@
 // Cost: an assist is a slow path of allocation (a goroutine in debt to the
 // GC, a few times per GC cycle per allocating goroutine); each call then
 // pays two uprobe hits, the entry emulated (~1 µs here) and the RET
-// single-stepped (~10 µs).
+// single-stepped (~10 µs). A service that allocates steadily calls it on
+// many requests of every mark phase, mostly to take background credit
+// without assisting, so the probes can cost far more than the assists:
+// package probes/kernel attaches them only while the runtime's assist
+// share is worth measuring (kernel.WithGCAssistThreshold). Attach clears
+// entries left by calls whose return was not seen while detached.
 package gcassist

@@ -21,7 +21,11 @@
 //   - verdict.gc.assist.duration (eBPF): time the span's own goroutine spent
 //     in GC assists (runtime.gcAssistAlloc, parked waits for credit
 //     included), measured by the kernel-time probe's slot of the span's
-//     goroutine (see bpf/gcassist) and added by its span hook.
+//     goroutine (see bpf/gcassist) and added by its span hook. The probes
+//     are attached while the runtime says assists take at least 1 % of the
+//     process's CPU (kernel.WithGCAssistThreshold) and stand by otherwise:
+//     each assist call then costs a single-stepped uprobe (~10 µs here),
+//     more than most assists take.
 //   - verdict.unmeasured: what of the above is missing and why, e.g.
 //     "gc.mark,gc.assist: eBPF off: disabled by VERDICT_EBPF=off".
 //

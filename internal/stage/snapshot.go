@@ -518,12 +518,11 @@ func (st *Stage) buildProcess(snap *judge.Snapshot, r *Readings, w int, dt float
 		// measured it.
 		if gc := ss.series[sGCCPU]; !gc.have || rt.GCCycles != ss.gcCPUCycles {
 			gc.overwrite(ss.gcProvisional, rt.GCCPUFraction)
-			push(sGCCPU, rt.GCCPUFraction)
 			ss.gcCPUCycles, ss.gcProvisional = rt.GCCycles, 0
 		} else {
-			push(sGCCPU, rt.GCCPUFraction)
 			ss.gcProvisional++
 		}
+		push(sGCCPU, rt.GCCPUFraction)
 		pause := 0.0
 		if rt.RateWindow > 0 {
 			pause = rt.GCPauseTotal.Seconds() / rt.RateWindow.Seconds()

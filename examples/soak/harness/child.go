@@ -10,14 +10,20 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"time"
 )
 
 // EnvChild names the variant a child process runs; envDSN its database.
 const (
 	EnvChild = "VERDICT_SOAK_CHILD"
-	envDSN   = "VERDICT_SOAK_DSN"
+	// EnvCPUProfile, when set to a directory, makes every child write a
+	// CPU profile of its whole life there, as cpu-<variant>-<pid>.pprof:
+	// for seeing where a variant's time goes under the soak's load.
+	EnvCPUProfile = "VERDICT_SOAK_CPUPROFILE"
+	envDSN        = "VERDICT_SOAK_DSN"
 )
 
 // Child runs the variant EnvChild names, when it is set, until its
@@ -76,6 +82,13 @@ func serveChild(name, dsn string, variants []Variant, in io.Reader, out io.Write
 	})}
 	go func() { _ = appSrv.Serve(app) }()
 	go func() { _ = statsSrv.Serve(stats) }()
+	if dir := os.Getenv(EnvCPUProfile); dir != "" {
+		stop, err := startCPUProfile(filepath.Join(dir, fmt.Sprintf("cpu-%s-%d.pprof", name, os.Getpid())))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	fmt.Fprintf(out, "ready %s %s\n", app.Addr(), stats.Addr())
 
 	_, _ = io.Copy(io.Discard, bufio.NewReader(in)) // until the harness closes our stdin
@@ -86,4 +99,20 @@ func serveChild(name, dsn string, variants []Variant, in io.Reader, out io.Write
 		err = errors.Join(err, svc.Close(sctx))
 	}
 	return err
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -441,3 +441,34 @@ func TestStarvationOverHighLatencyBaseline(t *testing.T) {
 		t.Errorf("12 %% in the run queue with the P50 doubled fired: %v", got)
 	}
 }
+
+// A stack parked on a socket read that the runtime probe flags as growing
+// is a server's keep-alive connections (clients opening more under load):
+// alone it is no leak. The same stack in a check against a baseline, or a
+// growing stack parked on a channel, is.
+func TestLeakSuspectOnSocketRead(t *testing.T) {
+	conns := judge.BlockedStack{Class: "network", WaitReason: "IO wait", Count: 65, Growth: 11,
+		Stack: "net/http.(*conn).serve\nruntime.goexit"}
+	s := healthy()
+	s.Runtime.LeakSuspects = []judge.BlockedStack{conns}
+	r := rules.NewGoroutineLeak()
+	if fs := r.Evaluate(s, judge.NewState()); len(fs) != 0 {
+		t.Errorf("connections fired: %s", fs[0].Summary)
+	}
+
+	s.Runtime.LeakSince = s.Time.Add(-time.Second)
+	if fs := r.Evaluate(s, judge.NewState()); len(fs) != 1 {
+		t.Errorf("against a baseline: %d findings, want 1", len(fs))
+	}
+
+	s = healthy()
+	s.Runtime.LeakSuspects = []judge.BlockedStack{conns, {Class: "channel", WaitReason: "chan receive", Count: 12, Growth: 12,
+		Stack: "main.worker\ncreated by main.handler"}}
+	fs := r.Evaluate(s, judge.NewState())
+	if len(fs) != 1 {
+		t.Fatalf("channel suspect: %d findings, want 1", len(fs))
+	}
+	if !strings.Contains(fs[0].Summary, "1 goroutine stacks") || !strings.Contains(fs[0].Action, "main.worker") {
+		t.Errorf("finding names the connections: %s %s", fs[0].Summary, fs[0].Action)
+	}
+}

@@ -197,6 +197,14 @@ func (r LockContention) Evaluate(s *judge.Snapshot, st judge.State) []judge.Find
 // floor and a share of the baseline — while the requests in flight do not
 // explain it, or when the runtime probe flags a blocking stack as leaking.
 // The action names the stack the growing goroutines are parked on.
+//
+// A stack the probe flags in its periodic analysis that is parked on a
+// socket read (class "network") does not fire on its own: those goroutines
+// are connections, and their number follows the peers — an HTTP server's
+// keep-alive connections grow for as long as its clients open more under
+// rising load, and stay bounded by them. Such growth fires only through
+// the total, like any other. A leak check against a baseline (LeakSince
+// set, from a test helper) counts every stack.
 type GoroutineLeak struct {
 	// MinGrowth goroutines over the window and MinRate per second fire;
 	// ClearRate (per second) holds an active verdict.
@@ -263,7 +271,8 @@ func (r GoroutineLeak) Evaluate(s *judge.Snapshot, st judge.State) []judge.Findi
 				growth > explained+r.MinGrowth/2
 		}
 	}
-	suspects := len(rt.LeakSuspects) > 0
+	sus := leakSuspects(rt)
+	suspects := len(sus) > 0
 	if !growing && !suspects {
 		return nil
 	}
@@ -278,17 +287,17 @@ func (r GoroutineLeak) Evaluate(s *judge.Snapshot, st judge.State) []judge.Findi
 			count(int(growth)), time.Duration(k-1)*step, perSec(perSecond), count(int(rt.Goroutines.Value)), trim(s.Requests.InFlight.Value))
 	} else if !rt.LeakSince.IsZero() {
 		n := 0
-		for _, b := range rt.LeakSuspects {
+		for _, b := range sus {
 			n += b.Growth
 		}
 		summary = sprintf("%s goroutines on %d stacks are still running that were not at %s, when the leak baseline was taken: goroutines are leaking.",
-			count(n), len(rt.LeakSuspects), rt.LeakSince.Format("15:04:05.000"))
+			count(n), len(sus), rt.LeakSince.Format("15:04:05.000"))
 	} else {
 		summary = sprintf("%d goroutine stacks keep growing over the runtime probe's leak window (%s goroutines): goroutines are leaking.",
-			len(rt.LeakSuspects), count(int(rt.Goroutines.Value)))
+			len(sus), count(int(rt.Goroutines.Value)))
 	}
 	action := "Find the goroutines that never finish (a goroutine dump, /debug/pprof/goroutine?debug=1): make sure each can exit (close the channel it waits on, pass a context, bound it with a timeout)."
-	if b, ok := leakingStack(rt); ok && (suspects || b.Growth >= max(5, int(growth)/5)) {
+	if b, ok := leakingStack(rt, sus); ok && (suspects || b.Growth >= max(5, int(growth)/5)) {
 		action = sprintf("The growing goroutines are parked on %q at %s: make sure each goroutine started there can exit (close the channel it waits on, pass a context, bound it with a timeout).",
 			b.WaitReason, quote(topFrame(b.Stack)))
 		ev = append(ev, judge.Evidence{Signal: "goroutines.stack", Value: float64(b.Count), Unit: "{goroutine}", Source: judge.SourceRuntime, Detail: b.Stack})
@@ -326,11 +335,27 @@ func isLockWait(reason string) bool {
 	return false
 }
 
-// leakingStack picks the stack the leak is most likely on: a suspect of
-// the runtime probe, else the group that grew most, else the largest.
-func leakingStack(rt judge.Runtime) (judge.BlockedStack, bool) {
-	if len(rt.LeakSuspects) > 0 {
-		return rt.LeakSuspects[0], true
+// leakSuspects are the runtime probe's leak suspects that fire the rule on
+// their own: all of a check against a baseline, the ones not parked on a
+// socket read of the periodic analysis.
+func leakSuspects(rt judge.Runtime) []judge.BlockedStack {
+	if !rt.LeakSince.IsZero() {
+		return rt.LeakSuspects
+	}
+	var out []judge.BlockedStack
+	for _, b := range rt.LeakSuspects {
+		if b.Class != "network" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// leakingStack picks the stack the leak is most likely on: a suspect (of
+// leakSuspects), else the group that grew most, else the largest.
+func leakingStack(rt judge.Runtime, suspects []judge.BlockedStack) (judge.BlockedStack, bool) {
+	if len(suspects) > 0 {
+		return suspects[0], true
 	}
 	var best judge.BlockedStack
 	found := false

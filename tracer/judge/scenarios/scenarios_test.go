@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -472,8 +473,13 @@ func TestScenarioHealthy(t *testing.T) {
 	svc := e.serve(mux)
 	host := watchHost()
 	l := load(t, 8, 15, svc+"/checkout", svc+"/inventory", svc+"/orders/7", svc+"/hash", svc+"/orders/12", svc+"/missing")
+	// Clients that open more keep-alive connections as the run goes on:
+	// the server's goroutines parked on them grow steadily (one a second)
+	// and are no leak.
+	conns := rampConnections(t, svc, time.Second)
 	time.Sleep(60 * time.Second)
 	l.halt()
+	opened := conns()
 	host.close()
 	excused := 0
 	for _, f := range e.rec.all() {
@@ -487,11 +493,68 @@ func TestScenarioHealthy(t *testing.T) {
 		}
 		t.Errorf("verdict in a healthy run: %s", f.v)
 	}
-	t.Logf("RESULT scenario=%s requests=%d failed=%d verdicts=%d (cpu.starvation caused by other processes: %d)",
-		t.Name(), l.ok.Load(), l.failed.Load(), len(e.rec.all()), excused)
+	t.Logf("RESULT scenario=%s requests=%d failed=%d keep-alive connections opened=%d verdicts=%d (cpu.starvation caused by other processes: %d)",
+		t.Name(), l.ok.Load(), l.failed.Load(), opened, len(e.rec.all()), excused)
+	if opened < 40 {
+		t.Errorf("only %d keep-alive connections opened in 60 s", opened)
+	}
 	if l.ok.Load() < 3000 {
 		t.Errorf("only %d requests succeeded in 60 s", l.ok.Load())
 	}
+}
+
+// rampConnections opens a keep-alive connection to base every period and
+// sends one request on every open connection each period, all from one
+// goroutine (so the client adds no goroutine per connection, as a client
+// in another process would not). The returned function stops, closes the
+// connections and returns how many were opened.
+func rampConnections(t *testing.T, base string, period time.Duration) func() int {
+	t.Helper()
+	addr := strings.TrimPrefix(base, "http://")
+	stop, done := make(chan struct{}), make(chan int)
+	go func() {
+		type kc struct {
+			c net.Conn
+			r *bufio.Reader
+		}
+		var open []kc
+		defer func() {
+			for _, k := range open {
+				k.c.Close()
+			}
+			done <- len(open)
+		}()
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if c, err := net.Dial("tcp", addr); err == nil {
+				open = append(open, kc{c, bufio.NewReader(c)})
+			}
+			for _, k := range open {
+				_ = k.c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := io.WriteString(k.c, "GET /missing HTTP/1.1\r\nHost: "+addr+"\r\n\r\n"); err != nil {
+					continue
+				}
+				if resp, err := http.ReadResponse(k.r, nil); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	n := 0
+	stopFn := func() int {
+		once.Do(func() { close(stop); n = <-done })
+		return n
+	}
+	t.Cleanup(func() { stopFn() })
+	return stopFn
 }
 
 // startHogs starts n processes that spin on a CPU until the returned

@@ -346,6 +346,16 @@ func (js *judgeState) snapshot(now time.Time) *judge.Snapshot {
 	}
 	r.CPU = js.cpu.read()
 	r.Drops = js.t.drops()
+	// While a verdict fires (for at most half a baseline period each),
+	// the baselines do not learn: the next incident is judged against
+	// normal times, not against this one.
+	hold := js.engine.BaselinePeriod() / 2
+	for _, v := range js.engine.Verdicts() {
+		if v.Active() && now.Sub(v.Start) < hold {
+			r.Incident = true
+			break
+		}
+	}
 	js.tail.sweep(now)
 	s := js.stage.Snapshot(now, &r)
 	js.last.Store(s)

@@ -17,6 +17,13 @@ type Readings struct {
 	CPU     CPUReading
 	Pools   []PoolReading
 	Drops   []DropReading
+	// Incident: the judge has a verdict firing. The slots of the window
+	// and those until the incident ends are held out of the subjects'
+	// baselines (as slots with many anomalies are, at most a baseline
+	// period in a row), so that an incident does not become the normal
+	// the next one is judged against. The caller bounds how long one
+	// verdict holds the baselines (the tracer: half a baseline period).
+	Incident bool
 }
 
 // RuntimeReading comes from probes/goruntime's Snapshot (its rates are over

@@ -68,6 +68,7 @@ type snapState struct {
 	prevAt   time.Time
 	series   [numSeries]*series
 	causes   []causeSlot
+	held     []int64 // ticks held out of the baselines (Readings.Incident), by slot index
 
 	prevCycles    uint64
 	gcCPUCycles   uint64 // GC cycles when sGCCPU last took a figure
@@ -92,6 +93,10 @@ func (ss *snapState) init(st *Stage) {
 	ss.causes = make([]causeSlot, st.nslots)
 	for i := range ss.causes {
 		ss.causes[i].tick.Store(-1)
+	}
+	ss.held = make([]int64, st.nslots)
+	for i := range ss.held {
+		ss.held[i] = -1
 	}
 	ss.pools = map[string]*poolSeries{}
 	ss.drops = map[dropKey]uint64{}
@@ -156,8 +161,9 @@ func (st *Stage) rootCause(tick int64, cause int, share float64) {
 }
 
 // absorb moves the slot of tick t (just left the window) into s's
-// baseline, unless the slot was disturbed (many anomalies or errors) and
-// the baseline has not been frozen for a whole baseline period already.
+// baseline, unless the slot was disturbed (many anomalies or errors, or
+// held out during an incident) and the baseline has not been frozen for a
+// whole baseline period already.
 func (st *Stage) absorb(s *subject, t int64) {
 	genLen := int64(st.cfg.Baseline/st.cfg.Interval) / 2
 	if t-s.genStart >= genLen {
@@ -177,6 +183,9 @@ func (st *Stage) absorb(s *subject, t int64) {
 			}
 			errRatio := float64(sl.errors.Load()) / float64(n)
 			disturbed = sl.anomalies.Load()*5 > n || errRatio > max(0.1, 3*bErr)
+		}
+		if st.snap.held[int(uint64(t)%uint64(st.nslots))] == t {
+			disturbed = true
 		}
 		if disturbed && s.skipped < int(2*genLen) {
 			s.skipped++
@@ -253,6 +262,11 @@ func (st *Stage) Snapshot(now time.Time, r *Readings) *judge.Snapshot {
 	subs := st.allSubjects()
 	if tick > ss.lastTick {
 		leaving := tick - st.wTicks - 1
+		if r.Incident {
+			for t := leaving; t <= tick; t++ {
+				ss.held[int(uint64(t)%uint64(st.nslots))] = t
+			}
+		}
 		for _, s := range subs {
 			st.absorb(s, leaving)
 		}

@@ -437,3 +437,42 @@ func TestNamedPoolNotAliased(t *testing.T) {
 		}
 	}
 }
+
+// While the judge has a verdict firing (Readings.Incident), the slots are
+// held out of the baselines: after an incident that slowed every request
+// 2× (under the anomaly factor, so no slot counted as disturbed by its
+// anomalies) the baseline P99 is the normal one, and the next incident is
+// judged against it. Without the flag the incident becomes the baseline.
+func TestIncidentHeldOutOfBaseline(t *testing.T) {
+	run := func(flag bool) *judge.Snapshot {
+		st, c := newTestStage(t)
+		tick := func(d time.Duration, incident bool) *judge.Snapshot {
+			base := c.now()
+			for i := range 20 {
+				tid, _ := ids()
+				st.End(serverSpan(tid, base.Add(time.Duration(i)*time.Second/21), d), nil)
+			}
+			return st.Snapshot(c.add(time.Second), &Readings{Incident: incident})
+		}
+		for range 60 {
+			tick(10*time.Millisecond, false)
+		}
+		for k := range 40 {
+			// The verdict fires after its debounce, on the third tick.
+			tick(20*time.Millisecond, flag && k >= 2)
+		}
+		var snap *judge.Snapshot
+		for range 30 {
+			snap = tick(10*time.Millisecond, false)
+		}
+		return snap
+	}
+	held, learned := run(true).Requests.P99, run(false).Requests.P99
+	t.Logf("baseline P99 after the incident: held out %.1f ms, learned %.1f ms", held.Baseline*1e3, learned.Baseline*1e3)
+	if !held.HasBaseline || held.Baseline > 0.0125 {
+		t.Errorf("held out: baseline P99 %v, want the normal 10 ms", held)
+	}
+	if learned.Baseline < 0.015 {
+		t.Errorf("without the incident flag the baseline P99 is %v: the test does not show the difference", learned)
+	}
+}

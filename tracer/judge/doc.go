@@ -9,7 +9,11 @@
 //     and pools from the spans; the Go runtime; eBPF kernel time and
 //     stop-the-world windows; the cgroup's CPU; the telemetry pipeline. Each
 //     value covers a short sliding window (5 s) and comes with a baseline
-//     from the history before it ([Measure]).
+//     from the history before it ([Measure]). In package tracer the
+//     baselines of requests, operations, peers, queries and pools do not
+//     learn from slots with many anomalies, nor while a verdict fires (for
+//     at most half a baseline period): the next incident is judged against
+//     normal times, not against the last one.
 //   - A [Rule] reads a Snapshot and returns [Finding]s, one per subject. The
 //     built-in rules (package tracer/judge/rules) and user rules implement
 //     the same interface; there is no private shortcut.

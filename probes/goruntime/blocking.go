@@ -146,6 +146,10 @@ func (b *blockAnalyzer) round(now time.Time) (Blocking, []BlockedStack) {
 			continue
 		}
 		growth, leaking := b.leaking(g.history)
+		// Goroutines parked on a socket read are connections: their
+		// number follows the peers (clients opening more keep-alive
+		// connections as load rises) and is bounded by them.
+		leaking = leaking && g.class != BlockNetwork
 		if leaking {
 			bs := g.blocked()
 			bs.Growth = growth

@@ -290,3 +290,96 @@ func FuzzParseDump(f *testing.F) {
 		}
 	})
 }
+
+// Goroutines parked on socket reads grow steadily as connections open (a
+// server's keep-alive connections under rising load): never leak suspects,
+// while a channel stack growing alike beside them is.
+func TestConnectionsNotLeakSuspects(t *testing.T) {
+	const window = 4
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	leakCh := make(chan struct{})
+	var wg sync.WaitGroup
+	var conns []net.Conn
+	defer func() {
+		close(leakCh)
+		for _, c := range conns {
+			c.Close()
+		}
+		wg.Wait()
+	}()
+	b := newBlockAnalyzer(10, DefaultStackDumpLimit, window, 5)
+	var res Blocking
+	for i := range window + 1 {
+		for range 3 {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c, s)
+			wg.Add(2)
+			go func() { defer wg.Done(); parkOnNetwork(s) }()
+			go func() { defer wg.Done(); parkLeaky(leakCh) }()
+		}
+		waitParked(t, newBlockAnalyzer(10, DefaultStackDumpLimit, window, 5), "parkOnNetwork", 3*(i+1))
+		waitParked(t, newBlockAnalyzer(10, DefaultStackDumpLimit, window, 5), "parkLeaky", 3*(i+1))
+		res, _ = b.round(time.Now())
+	}
+	if class, _, ok := classOf(res, "parkOnNetwork"); !ok || class != BlockNetwork {
+		t.Fatalf("socket readers: class %v (found %v), want network", class, ok)
+	}
+	var leak bool
+	for _, l := range res.Leaks {
+		if strings.Contains(l.Stack, "parkOnNetwork") {
+			t.Errorf("socket readers flagged as a leak: %+v", l)
+		}
+		leak = leak || strings.Contains(l.Stack, "parkLeaky")
+	}
+	if !leak {
+		t.Errorf("channel stack growing beside them not flagged: %+v", res.Leaks)
+	}
+}
+
+// A surge of goroutines brings the blocking analysis forward: with an
+// interval of an hour, 40 new parked goroutines are analysed within
+// seconds (the probe's sample ticks, 50 ms here).
+func TestSurgeAnalysis(t *testing.T) {
+	p := startedProbe(t, WithBlocking(time.Hour, 3), WithSampleInterval(50*time.Millisecond))
+	var first time.Time
+	for start := time.Now(); first.IsZero() && time.Since(start) < 5*time.Second; time.Sleep(10 * time.Millisecond) {
+		first = p.Snapshot().Blocking.Time
+	}
+	if first.IsZero() {
+		t.Fatal("no analysis at start")
+	}
+	ch := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(ch); wg.Wait() }()
+	time.Sleep(1100 * time.Millisecond) // past the surge analyses' spacing
+	if got := p.Snapshot().Blocking.Time; !got.Equal(first) {
+		t.Fatalf("an analysis without a surge at %v", got)
+	}
+	for range 40 {
+		wg.Add(1)
+		go func() { defer wg.Done(); parkLeaky(ch) }()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		b := p.Snapshot().Blocking
+		if !b.Time.Equal(first) {
+			if n := countStack(b, "parkLeaky"); n < 40 {
+				t.Errorf("surge analysis counted %d of the 40 goroutines", n)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("no analysis within 5 s of a surge of 40 goroutines")
+}

@@ -153,7 +153,9 @@ func WithHotspots(interval time.Duration, topN int) Option {
 // microseconds here, most of it the time to stop), and records the stacks
 // while the world runs. The class of each parked goroutine is read from
 // its stack. See [WithGoroutineDump] for the runtime's wait reasons at the
-// price of a longer stop.
+// price of a longer stop. An analysis also runs early, at most once a
+// second, when the number of goroutines rose by 20 and by a tenth since the
+// last one: the stacks a surge parks on are then known within a second.
 func WithBlocking(interval time.Duration, topN int) Option {
 	return optionFunc(func(c config) config {
 		if interval >= 0 {
@@ -199,8 +201,10 @@ func WithStackDumpLimit(bytes int) Option {
 // WithLeakDetection sets the goroutine-leak signal: a blocking stack is a
 // leak suspect when, over the last window analyses (window ≥ 3, default 6),
 // the number of goroutines parked on it never decreased, rose in most
-// steps, and grew by at least minGrowth (default 5) in total. Values out of
-// range keep the defaults.
+// steps, and grew by at least minGrowth (default 5) in total. Stacks parked
+// on a socket read (class network) are never suspects: they are
+// connections, whose number follows the peers. Values out of range keep
+// the defaults.
 func WithLeakDetection(window, minGrowth int) Option {
 	return optionFunc(func(c config) config {
 		if window >= 3 {

@@ -57,6 +57,10 @@ type Probe struct {
 	leak     *blockAnalyzer // leak checks (leak.go); anaMu guards it and below
 	leakBase map[uint64]int
 	leakAt   time.Time
+	// The last blocking analysis: when, and the goroutines then (the
+	// loop's surge check; anaMu guards them).
+	blkAt    time.Time
+	blkG     int
 	inst     *instruments
 	flight   flightRecorder
 	running  atomic.Bool
@@ -260,6 +264,9 @@ func (p *Probe) loop(stop <-chan struct{}, done chan<- struct{}) {
 			return
 		case now := <-sample.C:
 			p.collect(now)
+			if p.blk != nil && p.surged(now) {
+				p.analyzeBlocking(now)
+			}
 		case now := <-hotC:
 			p.analyzeHotspots(now)
 		case now := <-blkC:
@@ -339,9 +346,31 @@ func (p *Probe) analyzeHotspots(now time.Time) {
 	}
 }
 
+// Surge analyses: a blocking analysis also runs early, at most once per
+// surgeInterval, when the goroutines rose by surgeMin and by a tenth since
+// the last one, so that the stacks a surge of goroutines parks on are
+// known within about a second (the judge's goroutine.leak rule tells a
+// leak from new connections by them).
+const (
+	surgeInterval = time.Second
+	surgeMin      = 20
+)
+
+// surged reports whether a surge analysis is due.
+func (p *Probe) surged(now time.Time) bool {
+	p.anaMu.Lock()
+	defer p.anaMu.Unlock()
+	if p.blkAt.IsZero() || now.Sub(p.blkAt) < surgeInterval {
+		return false
+	}
+	rise := runtime.NumGoroutine() - p.blkG
+	return rise >= surgeMin && rise*10 >= p.blkG
+}
+
 func (p *Probe) analyzeBlocking(now time.Time) {
 	p.anaMu.Lock()
 	res, newLeaks := p.blk.round(now)
+	p.blkAt, p.blkG = now, runtime.NumGoroutine()
 	p.anaMu.Unlock()
 	p.mu.Lock()
 	p.snap.Blocking = res

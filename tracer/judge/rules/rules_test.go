@@ -472,3 +472,37 @@ func TestLeakSuspectOnSocketRead(t *testing.T) {
 		t.Errorf("finding names the connections: %s %s", fs[0].Summary, fs[0].Action)
 	}
 }
+
+// Load arriving at an idle service: the goroutines rise by 60 in 4 s as
+// clients open keep-alive connections. When the runtime probe's latest
+// analysis (within the span) finds the growth on socket reads, it is no
+// leak; on a channel it is; with no analysis since the rise began, the
+// total alone decides (fires).
+func TestLeakNotConnectionsOpening(t *testing.T) {
+	onset := func(class string, at time.Duration) *judge.Snapshot {
+		s := healthy()
+		h := s.Runtime.GoroutineHistory
+		for i := 11; i < len(h); i++ {
+			h[i] = 40 + float64(i-10)*15
+		}
+		s.Runtime.Goroutines = m(h[len(h)-1], 40)
+		s.Runtime.BlockedAt = s.Time.Add(-at)
+		s.Runtime.Blocked = []judge.BlockedStack{
+			{Class: class, WaitReason: "IO wait", Count: 52, Growth: 48, Stack: "net/http.(*conn).serve"},
+			{Class: "other", Count: 6, Growth: 4, Stack: "main.handler"}}
+		if class != "network" {
+			s.Runtime.Blocked[0].WaitReason, s.Runtime.Blocked[0].Stack = "chan receive", "main.worker\ncreated by main.handler"
+		}
+		return s
+	}
+	r := rules.NewGoroutineLeak()
+	if fs := r.Evaluate(onset("network", time.Second), judge.NewState()); len(fs) != 0 {
+		t.Errorf("connections opening fired: %s", fs[0].Summary)
+	}
+	if fs := r.Evaluate(onset("channel", time.Second), judge.NewState()); len(fs) != 1 {
+		t.Errorf("growth on a channel: %d findings, want 1", len(fs))
+	}
+	if fs := r.Evaluate(onset("network", 10*time.Second), judge.NewState()); len(fs) != 1 {
+		t.Errorf("analysis before the rise: %d findings, want 1 (the total decides)", len(fs))
+	}
+}

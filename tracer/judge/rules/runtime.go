@@ -204,7 +204,9 @@ func (r LockContention) Evaluate(s *judge.Snapshot, st judge.State) []judge.Find
 // keep-alive connections grow for as long as its clients open more under
 // rising load, and stay bounded by them. Such growth fires only through
 // the total, like any other. A leak check against a baseline (LeakSince
-// set, from a test helper) counts every stack.
+// set, from a test helper) counts every stack. Nor does a steady rise of
+// the total fire when the probe's latest analysis, within the span, finds
+// it on such stacks (a load's onset: clients opening connections).
 type GoroutineLeak struct {
 	// MinGrowth goroutines over the window and MinRate per second fire;
 	// ClearRate (per second) holds an active verdict.
@@ -269,6 +271,14 @@ func (r GoroutineLeak) Evaluate(s *judge.Snapshot, st judge.State) []judge.Findi
 				perSecond >= r.MinRate &&
 				float64(rising) >= r.Rising*float64(k-1) &&
 				growth > explained+r.MinGrowth/2
+			// A load's onset opens connections by the dozen, each a
+			// goroutine parked on a socket read. When the runtime probe's
+			// latest analysis (it runs early on a surge) is within the
+			// span and finds the growth there, it is not a leak.
+			if net, other, ok := stackGrowth(rt, s.Time.Add(-time.Duration(k-1)*step)); growing && ok &&
+				net > other && float64(other) < r.MinGrowth/2 {
+				growing = false
+			}
 		}
 	}
 	sus := leakSuspects(rt)
@@ -333,6 +343,25 @@ func isLockWait(reason string) bool {
 		return true
 	}
 	return false
+}
+
+// stackGrowth sums the growth of the blocking analysis's stacks since the
+// one before, on socket reads (net) and elsewhere (other); ok is false when
+// the analysis is older than since.
+func stackGrowth(rt judge.Runtime, since time.Time) (net, other int, ok bool) {
+	if rt.BlockedAt.IsZero() || rt.BlockedAt.Before(since) {
+		return 0, 0, false
+	}
+	for _, b := range rt.Blocked {
+		switch {
+		case b.Growth <= 0:
+		case b.Class == "network":
+			net += b.Growth
+		default:
+			other += b.Growth
+		}
+	}
+	return net, other, true
 }
 
 // leakSuspects are the runtime probe's leak suspects that fire the rule on

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // PostgreSQL, with -dsn
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -174,25 +175,13 @@ func (s *system) openDB(ctx context.Context, cfg systemConfig) error {
 		sqlxprobe.WithSlowQueryThreshold(100 * time.Millisecond),
 	}
 	rows := cfg.Rows
-	var err error
+	var driverName, dsn string
 	if cfg.DSN != "" {
 		s.pg, s.DBName = true, "PostgreSQL (schema verdict_demo)"
 		if rows == 0 {
 			rows = 300000
 		}
-		// The demo's tables live in a schema of their own.
-		boot, err := sqlxprobe.ConnectContext(ctx, "postgres", cfg.DSN)
-		if err != nil {
-			return err
-		}
-		_, err = boot.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS verdict_demo")
-		boot.Close()
-		if err != nil {
-			return fmt.Errorf("create schema: %w", err)
-		}
-		if s.db, err = sqlxprobe.ConnectContext(ctx, "postgres", withSearchPath(cfg.DSN), dbOpts...); err != nil {
-			return err
-		}
+		driverName, dsn = "postgres", withSearchPath(cfg.DSN)
 	} else {
 		s.DBName = "SQLite (a file in " + s.dir + ")"
 		if rows == 0 {
@@ -201,40 +190,78 @@ func (s *system) openDB(ctx context.Context, cfg systemConfig) error {
 			// ~5 ms here, at the floor: the verdict came late or not).
 			rows = 300000
 		}
-		path := filepath.Join(s.dir, "shop.db")
-		if s.db, err = sqlxprobe.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)",
-			append(dbOpts, sqlxprobe.WithDBSystem("sqlite"))...); err != nil {
-			return err
-		}
+		driverName = "sqlite"
+		dsn = "file:" + filepath.Join(s.dir, "shop.db") + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)"
+	}
+	// The schema and the seed go through a plain connection: setting up
+	// the shop is not the shop's traffic (its 0.2 s bulk insert would be a
+	// slow-query warning and a statement on the status page).
+	if err := seed(ctx, driverName, dsn, s.pg, rows, cfg.DSN); err != nil {
+		return err
+	}
+	opts := dbOpts
+	if !s.pg {
+		opts = append(opts, sqlxprobe.WithDBSystem("sqlite"))
+	}
+	var err error
+	if s.db, err = sqlxprobe.Open(driverName, dsn, opts...); err != nil {
+		return err
+	}
+	if err = s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return err
 	}
 	// A small pool, as services get by default from their config: the
 	// pool-exhaustion fault runs it dry.
 	s.db.SetMaxOpenConns(4)
 	s.db.SetMaxIdleConns(4)
+	return nil
+}
+
+// seed creates the shop's schema and rows through a plain database/sql
+// connection (no spans, no metrics). bootDSN is the PostgreSQL DSN without
+// the demo's search path, for creating its schema.
+func seed(ctx context.Context, driverName, dsn string, pg bool, rows int, bootDSN string) error {
+	if pg {
+		boot, err := sql.Open(driverName, bootDSN)
+		if err != nil {
+			return err
+		}
+		_, err = boot.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS verdict_demo")
+		boot.Close()
+		if err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+	}
+	db, err := sqlx.Open(driverName, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	schema := sqliteSchema
-	if s.pg {
+	if pg {
 		schema = pgSchema
 	}
 	for _, stmt := range strings.Split(strings.TrimSpace(schema), ";") {
 		if stmt = strings.TrimSpace(stmt); stmt == "" {
 			continue
 		}
-		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("schema: %w", err)
 		}
 	}
 	for _, stmt := range []string{fmt.Sprintf(seedOrders, rows), createIndex} {
-		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("seed: %w", err)
 		}
 	}
 	for _, it := range items {
-		if _, err := s.db.ExecContext(ctx, s.db.Rebind("INSERT INTO stock (item, qty) VALUES (?, ?)"), it, 1000000); err != nil {
+		if _, err := db.ExecContext(ctx, db.Rebind("INSERT INTO stock (item, qty) VALUES (?, ?)"), it, 1000000); err != nil {
 			return fmt.Errorf("seed: %w", err)
 		}
 	}
-	if s.pg {
-		_, _ = s.db.ExecContext(ctx, "ANALYZE orders")
+	if pg {
+		_, _ = db.ExecContext(ctx, "ANALYZE orders")
 	}
 	return nil
 }

@@ -60,8 +60,9 @@
 // [DialectGeneric] (also what [Fingerprint] uses) redacts wherever the
 // three readings disagree. Every dialect fails closed: what it cannot read
 // with certainty (an unterminated string, comment or quoted name, a NUL
-// byte, text whose extent depends on server settings) turns the rest of the
-// statement into "?". Repeated VALUES rows of one shape and IN lists
+// byte, a byte the database's tokenizer rejects such as a vertical tab in
+// SQLite, text whose extent depends on server settings) turns the rest of
+// the statement into "?". Repeated VALUES rows of one shape and IN lists
 // collapse, so batches of any size share one fingerprint.
 //
 // # Transactions

@@ -226,12 +226,18 @@ func fingerprint(d Dialect, q string) string {
 			}
 			i = j
 		case aSpace:
+			if c == '\v' && d == DialectSQLite {
+				// Not white space to SQLite's tokenizer but an illegal
+				// character: it reads no further, and neither do we.
+				i = s.failClosed(i)
+				continue
+			}
 			if c == ' ' && i > s.pend && (i+1 >= n || charClass[q[i+1]]&cSpace == 0) {
 				i++ // a single space after verbatim text stays verbatim
 				continue
 			}
 			j := i + 1
-			for j < n && charClass[q[j]]&cSpace != 0 {
+			for j < n && charClass[q[j]]&cSpace != 0 && (q[j] != '\v' || d != DialectSQLite) {
 				j++
 			}
 			s.gap(i, j)

@@ -10,8 +10,9 @@ import (
 // traceParentRef is the traceparent grammar of W3C Trace Context written as
 // a regular expression, independently of ParseTraceParent: version 00 is
 // exactly 55 characters; a future version (not ff) may have more after a
-// '-'; lower-case hex only; optional white space around the value.
-var traceParentRef = regexp.MustCompile(`^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?[ \t]*$`)
+// '-' (anything, a newline too: (?s)); lower-case hex only; optional
+// white space around the value.
+var traceParentRef = regexp.MustCompile(`(?s)^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?[ \t]*$`)
 
 func refTraceParentOK(s string) bool {
 	m := traceParentRef.FindStringSubmatch(s)

@@ -442,6 +442,50 @@ func TestStarvationOverHighLatencyBaseline(t *testing.T) {
 	}
 }
 
+// A slow query on a database on the same host loads the CPU: the
+// process's threads wait for one (schedstat) while the requests, slowed,
+// wait on the database's answers. With eBPF the requests' own run-queue
+// share says they are not starved; without it, the slow requests' cause
+// (a database query) does. Measured in the scenario suite: db.slow_query
+// with "its threads wait 124 ms/s for a CPU (baseline 14 ms/s)" beside it.
+func TestStarvationNotLocalDatabaseLoad(t *testing.T) {
+	r := rules.NewCPUStarvation()
+	dbLoad := func(kernel bool, cause string) *judge.Snapshot {
+		s := healthy()
+		s.CPU.RunqueueWait = m(0.124, 0.014)
+		s.CPU.Usage = m(0.3, 0.25)
+		s.Requests.P99 = m(0.02, 0.007)
+		s.Kernel.Available = kernel
+		if kernel {
+			s.Requests.Runqueue = m(0.03, 0.025)
+		}
+		s.Requests.Causes = []judge.CauseCount{{Cause: cause, Count: 40, Share: 0.9}, {Cause: "self", Count: 3, Share: 0.5}}
+		return s
+	}
+	for _, tc := range []struct {
+		name   string
+		kernel bool
+		cause  string
+		fire   bool
+	}{
+		{"eBPF, requests' run-queue share flat", true, "db.query", false},
+		{"no eBPF, slow requests wait on the database", false, "db.query", false},
+		{"no eBPF, slow requests wait on a server", false, "http.client.server_wait", false},
+		{"no eBPF, slow requests in their own code", false, "self", true},
+	} {
+		fs := r.Evaluate(dbLoad(tc.kernel, tc.cause), judge.NewState())
+		if got := len(fs) == 1; got != tc.fire {
+			t.Errorf("%s: fired %v, want %v (%v)", tc.name, got, tc.fire, fs)
+		}
+	}
+	// The requests' run-queue share rose: starved, whatever their cause.
+	s := dbLoad(true, "db.query")
+	s.Requests.Runqueue = m(0.3, 0.025)
+	if fs := r.Evaluate(s, judge.NewState()); len(fs) != 1 {
+		t.Errorf("eBPF, requests 30 %% in the run queue (baseline 2.5 %%): %d findings, want 1", len(fs))
+	}
+}
+
 // A stack parked on a socket read that the runtime probe flags as growing
 // is a server's keep-alive connections (clients opening more under load):
 // alone it is no leak. The same stack in a check against a baseline, or a

@@ -11,7 +11,10 @@ import (
 // the process's threads' run-queue wait (/proc schedstat) or the eBPF
 // run-queue share of request time several times its baseline, or the
 // cgroup throttling the process — while requests slow down. When the
-// GC takes a large share of the CPU, gc.stw_delay speaks instead.
+// GC takes a large share of the CPU, gc.stw_delay speaks instead. With
+// eBPF the requests' own run-queue share must have risen; without it,
+// slow requests mostly waiting on another process (a query, a server's
+// response) are not starvation's.
 type CPUStarvation struct {
 	// MinRequests in the window before request latency is judged;
 	// without that many, starvation alone fires.
@@ -96,6 +99,20 @@ func (r CPUStarvation) Evaluate(s *judge.Snapshot, st judge.State) []judge.Findi
 	slowed := req.P99.Exceeds(latRatio, 0, true) || runq && req.Runqueue.Value >= 2*runqShare
 	if req.Count >= r.MinRequests && !slowed {
 		return nil
+	}
+	// A risen P99 is only a sign. With eBPF the requests' own run-queue
+	// time is measured: when their share did not rise, what the process's
+	// other threads wait is not what slows them (a database on the same
+	// host scanning a table loads the CPU; the requests wait on its
+	// answers). Without eBPF, slow requests whose time is mostly a wait on
+	// another process are explained there.
+	if req.Count >= r.MinRequests && !throttled {
+		if s.Kernel.Available && !req.Runqueue.Exceeds(1.5, runqShare/2, false) {
+			return nil
+		}
+		if !s.Kernel.Available && waitElsewhere(req.Causes) {
+			return nil
+		}
 	}
 
 	var ev []judge.Evidence
@@ -502,6 +519,21 @@ func gcHot(s *judge.Snapshot) bool {
 // cpuStarved reports whether goroutines or threads wait for a CPU far more
 // than usual (cpu.starvation's default onset signals, without its latency
 // condition).
+// waitElsewhere reports whether the most frequent verdict.cause of the
+// window's slow and failed requests is a wait on another process: a
+// database query, a server's response, a gRPC call, a connect or a DNS
+// lookup (the values of verdict.cause; see tracer's package doc).
+func waitElsewhere(causes []judge.CauseCount) bool {
+	if len(causes) == 0 {
+		return false
+	}
+	switch causes[0].Cause {
+	case "db.query", "http.client.server_wait", "rpc.client", "connect", "dns":
+		return true
+	}
+	return false
+}
+
 func cpuStarved(s *judge.Snapshot) bool {
 	d := NewCPUStarvation()
 	return s.Runtime.Available && s.Runtime.SchedLatencyP99.Exceeds(d.SchedRatio, d.SchedFloor, false) ||

@@ -121,7 +121,10 @@
 //
 // The stats handlers create one span per RPC, unary or streaming, with
 // rpc.system.name, rpc.method ("package.Service/Method"),
-// rpc.grpc.status_code and rpc.response.status_code, and record
+// rpc.grpc.status_code and rpc.response.status_code — on client spans also
+// server.address and server.port, the address of the connection the call
+// went out on (as gRPC reports it: an IP address, not the target's name;
+// absent when no connection was made) — and record
 // rpc.{server,client}.call.duration (seconds) plus message sizes
 // (rpc.*.request.size, rpc.*.response.size) and counts
 // (rpc.*.requests_per_rpc, rpc.*.responses_per_rpc). A server span ends when

@@ -2,7 +2,10 @@ package middleware
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -75,6 +78,10 @@ type grpcHandler struct {
 	// registered ones (or those an unknown-service handler took). Bounded
 	// by the series limit.
 	begun *nameCache[string]
+	// peers holds server.address and server.port of the client's
+	// connections' remote addresses, built once each (bounded by the
+	// series limit; past it, each RPC formats its own).
+	peers *peerCache
 }
 
 type rpcKey struct {
@@ -117,6 +124,7 @@ func newGRPCHandler(client bool, opts []Option) *grpcHandler {
 	})
 	h.dropped = newDropCounter(meter)
 	h.begun = &nameCache[string]{max: c.maxSeries, build: func(m string) string { return m }}
+	h.peers = &peerCache{max: c.maxSeries}
 	h.msgSeries = newSeriesCache(c.maxSeries, func(method string) *series {
 		return newSeries(attribute.String(semconv.AttrRPCSystemName, "grpc"),
 			attribute.String(semconv.AttrRPCMethod, method))
@@ -149,7 +157,9 @@ type rpcState struct {
 	ended    atomic.Bool
 	net      netspan.Handle // the socket probe's record (header events tell it the connection)
 	tpBuf    [w3c.TraceParentLen]byte
-	attrs    [10]attribute.KeyValue
+	attrs    [12]attribute.KeyValue
+	// Client: the connection's remote address, from gRPC's OutHeader.
+	peer atomic.Pointer[peerName]
 
 	// Client only: the outgoing metadata (see setOutgoing). mdVal, when
 	// set, answers metadata's outgoing key; raw, added and kv back it.
@@ -343,8 +353,13 @@ func (h *grpcHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 			h.respSize.Record(noSpanCtx, int64(s.Length), ms.rec...)
 		}
 	case *stats.OutHeader:
-		if h.client && st.net.Active() {
-			st.net.Conn(s.LocalAddr, s.RemoteAddr, time.Now())
+		if h.client {
+			if p := h.peers.get(s.RemoteAddr); p != nil {
+				st.peer.Store(p)
+			}
+			if st.net.Active() {
+				st.net.Conn(s.LocalAddr, s.RemoteAddr, time.Now())
+			}
 		}
 	case *stats.InHeader:
 		if !h.client && st.net.Active() {
@@ -385,6 +400,9 @@ func (h *grpcHandler) end(ctx context.Context, st *rpcState, e *stats.End) {
 			attribute.Int64(semconv.AttrRPCRequestCount, h.requests(st)),
 			attribute.Int64(semconv.AttrRPCResponseCount, h.responses(st)),
 		)
+		if p := st.peer.Load(); p != nil {
+			a = append(a, p.address, p.port)
+		}
 		if metricMethod != st.method {
 			// An unknown method is a name the caller chose: the span name
 			// and rpc.method stay bounded (semantic conventions: the span
@@ -519,3 +537,49 @@ func (c mdCarrier) Keys() []string {
 }
 
 func (c mdCarrier) Values(key string) []string { return metadata.MD(c).Get(key) }
+
+// peerName is server.address and server.port of a remote address.
+type peerName struct{ address, port attribute.KeyValue }
+
+// peerCache maps TCP remote addresses to their peerName without
+// allocating once built.
+type peerCache struct {
+	m   atomic.Pointer[map[netip.AddrPort]*peerName]
+	mu  sync.Mutex
+	max int
+}
+
+// get returns the peerName of a (a *net.TCPAddr; nil otherwise).
+func (c *peerCache) get(a net.Addr) *peerName {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp == nil {
+		return nil
+	}
+	ap := tcp.AddrPort()
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if m := c.m.Load(); m != nil {
+		if p, ok := (*m)[ap]; ok {
+			return p
+		}
+	}
+	p := &peerName{attribute.String(semconv.AttrServerAddress, ap.Addr().String()), attribute.Int(semconv.AttrServerPort, int(ap.Port()))}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var old map[netip.AddrPort]*peerName
+	if cur := c.m.Load(); cur != nil {
+		old = *cur
+	}
+	if q, ok := old[ap]; ok {
+		return q
+	}
+	if len(old) >= c.max {
+		return p
+	}
+	m := make(map[netip.AddrPort]*peerName, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[ap] = p
+	c.m.Store(&m)
+	return p
+}

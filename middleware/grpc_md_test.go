@@ -202,7 +202,11 @@ func TestGRPCClientOutgoingContext(t *testing.T) {
 // synchronous no-op exporter, manual metric reader), traceparent present on
 // the server: per side the per-RPC state plus the SDK's five (span, its
 // context node, its attribute slice, the end snapshot, the exporter's
-// batch slice). The outgoing metadata costs nothing.
+// batch slice). The outgoing metadata costs nothing. The client span's
+// server.address and server.port (required on RPC client spans; built
+// once per connection address) are its 8th and 9th attributes: past 8,
+// the SDK's de-duplication map at the end snapshot needs a full table,
+// three more allocations (measured: 8 attributes 12, 9 attributes 15).
 func TestGRPCHandlerAllocs(t *testing.T) {
 	skipUnderRace(t)
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSyncer(tracetest.NewNoopExporter()))
@@ -213,6 +217,8 @@ func TestGRPCHandlerAllocs(t *testing.T) {
 	cli, srv := NewGRPCClientHandler(opts...), NewGRPCServerHandler(opts...)
 	info := &stats.RPCTagInfo{FullMethodName: "/grpc.testing.TestService/UnaryCall"}
 	out, in, end := &stats.OutPayload{Length: 4}, &stats.InPayload{Length: 4}, &stats.End{}
+	outHeader := &stats.OutHeader{Client: true, FullMethod: info.FullMethodName,
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50051}}
 	begin := &stats.Begin{} // gRPC reports it for every method it serves
 	bg := context.Background()
 	// The server gets the traceparent of a first client call; the loop
@@ -227,6 +233,7 @@ func TestGRPCHandlerAllocs(t *testing.T) {
 	var remote trace.SpanContext
 	a := testing.AllocsPerRun(500, func() {
 		ctx := cli.TagRPC(bg, info)
+		cli.HandleRPC(ctx, outHeader)
 		cli.HandleRPC(ctx, out)
 		sctx := srv.TagRPC(inCtx, info)
 		remote = trace.SpanContextFromContext(sctx)
@@ -240,7 +247,7 @@ func TestGRPCHandlerAllocs(t *testing.T) {
 	if p, ok := w3c.ParseTraceParent(tp0[0]); !ok || trace.TraceID(p.TraceID) != remote.TraceID() {
 		t.Fatalf("server span not in the client's trace: %v vs %q", remote, tp0[0])
 	}
-	const limit = 12
+	const limit = 15
 	if a > limit {
 		t.Errorf("client+server handlers: %.0f allocs per unary RPC, want <= %d", a, limit)
 	} else {
@@ -250,7 +257,7 @@ func TestGRPCHandlerAllocs(t *testing.T) {
 
 // TestGRPCUnaryAllocs: over real loopback gRPC, what the two handlers add
 // per unary RPC beyond a stats handler that does nothing (gRPC itself
-// allocates more as soon as any handler is installed). 12 are the handlers'
+// allocates more as soon as any handler is installed). 15 are the handlers'
 // own (TestGRPCHandlerAllocs); the rest is gRPC carrying the traceparent
 // header (the server's header map and its copy for the InHeader event, the
 // client's copy for OutHeader), plus transport noise.
@@ -291,7 +298,7 @@ func TestGRPCUnaryAllocs(t *testing.T) {
 	// Transport noise (window updates, pings) only ever adds allocations,
 	// and depends on scheduling: a deterministic regression fails every
 	// round, noise does not.
-	const limit = 16
+	const limit = 19
 	var added, noop float64
 	for round := range 3 {
 		noop = measure(noopStatsHandler{}, noopStatsHandler{})

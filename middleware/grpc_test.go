@@ -172,6 +172,7 @@ func TestGRPCUnaryChain(t *testing.T) {
 	}
 	spans := tel.waitSpans(t, 5)
 	checkChain(t, spans, root, chainKinds)
+	servers := map[string]int{}
 	for _, s := range spans {
 		if s.Name() == "root" {
 			continue
@@ -183,6 +184,20 @@ func TestGRPCUnaryChain(t *testing.T) {
 		if a[semconv.AttrRPCGRPCStatusCode].AsInt64() != 0 || a[semconv.AttrRPCSystemName].AsString() != "grpc" {
 			t.Errorf("attrs %v", a)
 		}
+		// A client span names the server it reached (required on RPC
+		// client spans): the connection's remote address.
+		if s.SpanKind() == trace.SpanKindClient {
+			got := net.JoinHostPort(a[semconv.AttrServerAddress].AsString(), strconv.FormatInt(a[semconv.AttrServerPort].AsInt64(), 10))
+			if got != addrA && got != addrB {
+				t.Errorf("client span: server.address:server.port %s, want %s or %s", got, addrA, addrB)
+			}
+			servers[got]++
+		} else if _, ok := a[semconv.AttrServerAddress]; ok {
+			t.Errorf("server span with server.address %v", a[semconv.AttrServerAddress])
+		}
+	}
+	if servers[addrA] != 1 || servers[addrB] != 1 {
+		t.Errorf("client spans by server: %v, want one to each of %s and %s", servers, addrA, addrB)
 	}
 	tel.waitHist(t, semconv.MetricRPCServerCallDuration, 2)
 	rm := tel.waitHist(t, semconv.MetricRPCClientCallDuration, 2)

@@ -2,10 +2,15 @@ package tracer
 
 import (
 	"context"
+	"maps"
+	"net"
+	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
@@ -51,5 +56,54 @@ func TestEvaluateVerdictsNow(t *testing.T) {
 	var nilTracer *Tracer
 	if nilTracer.EvaluateVerdicts(context.Background()) != nil {
 		t.Error("nil tracer")
+	}
+}
+
+// The judge's snapshot marks a peer at an address this process listens on
+// as Self, and not a peer at a loopback port nobody here listens on.
+func TestSnapshotMarksOwnListener(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the listening sockets are read from /proc (Linux only)")
+	}
+	own, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gonePort := gone.Addr().(*net.TCPAddr).Port
+	gone.Close()
+
+	var peers atomic.Pointer[[]judge.Peer]
+	keep := judge.RuleFunc("test.peers", func(s *judge.Snapshot, _ judge.State) []judge.Finding {
+		ps := append([]judge.Peer(nil), s.Peers...)
+		peers.Store(&ps)
+		return nil
+	})
+	tr, _, _, _ := judged(t, WithOnlyRules("test.peers"), WithRule(keep),
+		WithJudgeOptions(judge.WithInterval(time.Hour)))
+	defer shutdown(t, tr)
+	call := func(port int) {
+		_, sp := tr.TracerProvider().Tracer("test").Start(context.Background(), "GET", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("http.request.method", "GET"),
+				attribute.String("server.address", "127.0.0.1"), attribute.Int("server.port", port)))
+		sp.End()
+	}
+	ownPort := own.Addr().(*net.TCPAddr).Port
+	call(ownPort)
+	call(gonePort)
+	tr.EvaluateVerdicts(context.Background())
+	got := map[string]bool{}
+	if p := peers.Load(); p != nil {
+		for _, peer := range *p {
+			got[peer.Address] = peer.Self
+		}
+	}
+	want := map[string]bool{net.JoinHostPort("127.0.0.1", strconv.Itoa(ownPort)): true, net.JoinHostPort("127.0.0.1", strconv.Itoa(gonePort)): false}
+	if !maps.Equal(got, want) {
+		t.Errorf("peers' Self = %v, want %v", got, want)
 	}
 }

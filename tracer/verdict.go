@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/verdict-obs/verdict/internal/selfaddr"
 	"github.com/verdict-obs/verdict/internal/semconv"
 	"github.com/verdict-obs/verdict/internal/stage"
 	"github.com/verdict-obs/verdict/probes"
@@ -188,6 +189,7 @@ type judgeState struct {
 	tail    *tailBuffer
 	runtime *goruntime.Probe
 	cpu     cpuReader
+	self    *selfaddr.Matcher // which peers are this process's own listeners
 
 	verdicts metric.Int64Counter
 
@@ -244,6 +246,7 @@ func (s *setup) newJudge() (*judgeState, error) {
 	js.open = newOpenSpans()
 	js.tail = newTailBuffer(jc.tailSpans)
 	js.cpu = newCPUReader()
+	js.self = selfaddr.New()
 	return js, nil
 }
 
@@ -358,6 +361,9 @@ func (js *judgeState) snapshot(now time.Time) *judge.Snapshot {
 	}
 	js.tail.sweep(now)
 	s := js.stage.Snapshot(now, &r)
+	for i := range s.Peers {
+		s.Peers[i].Self = js.self.Is(now, s.Peers[i].Address)
+	}
 	js.last.Store(s)
 	return s
 }

@@ -174,6 +174,11 @@ type Peer struct {
 	// waiting for the server's first byte.
 	ServerWaitShare Measure
 	Exemplars       []Exemplar
+	// Self says the address is one this process listens on (Linux; an IP
+	// literal or "localhost"): the calls are served here, by this
+	// process's own handlers — a gateway calling its own gRPC server over
+	// loopback, say.
+	Self bool
 }
 
 // Query is one query fingerprint (db.query.text) of the database client

@@ -58,6 +58,9 @@ func (r DownstreamRefused) Evaluate(s *judge.Snapshot, st judge.State) []judge.F
 // several times slower than their baseline while waiting for the server's
 // response dominates them (the HTTP server_wait phase; a gRPC call is
 // waiting for the server as a whole). The subject is the peer's address.
+// A peer this process listens on itself ([judge.Peer].Self) is its own
+// handlers being slow: the verdict says so and names where its slow
+// requests spend their time.
 type DownstreamSlow struct {
 	// MinCount calls in the window are needed.
 	MinCount int
@@ -108,15 +111,37 @@ func (r DownstreamSlow) Evaluate(s *judge.Snapshot, st judge.State) []judge.Find
 			q, sig, m = "P99", "peer.duration.p99", p.P99
 		}
 		ev := []judge.Evidence{measured(sig, m, m.Baseline*ratio, "s", judge.SourceSpans)}
-		summary := sprintf("Calls to %s take %s at %s (baseline %s, %s)", p.Address, dur(m.Value), q, dur(m.Baseline), times(m.Ratio(1e-6)))
+		who := p.Address
+		if p.Self {
+			who += ", this process's own server,"
+		}
+		summary := sprintf("Calls to %s take %s at %s (baseline %s, %s)", who, dur(m.Value), q, dur(m.Baseline), times(m.Ratio(1e-6)))
 		if hasPhases {
 			ev = append(ev, measured("peer.server_wait.share", p.ServerWaitShare, r.WaitShare, "1", judge.SourceSpans))
 			ev = append(ev, measured("peer.server_wait", p.ServerWait, 0, "s", judge.SourceSpans))
 			summary += sprintf(", %s of it waiting for the server's response", pct(p.ServerWaitShare.Value))
 		}
-		summary += ": the downstream is slow."
 		ev = append(ev, measured("peer.calls.rate", p.Rate, 0, "/s", judge.SourceSpans))
+		if p.Self {
+			summary += ": this process's own handlers are slow, not the network."
+		} else {
+			summary += ": the downstream is slow."
+		}
 		action := sprintf("Look at %s's own latency and load (the exemplar traces continue there); meanwhile bound the calls with a client timeout so slow answers do not pile up requests here.", p.Address)
+		if p.Self {
+			// The downstream is this process (a gateway calling its own
+			// server): its handlers' time is this process's, and the
+			// other verdicts on it say why.
+			action = "The calls are served by this process: its handlers for them are what to fix (the exemplar traces continue here, and this process's other verdicts name the cause"
+			switch c := ownCause(s.Requests.Causes); c {
+			case "":
+			case "self":
+				action += "; most of its slow requests spend their time in their own code"
+			default:
+				action += sprintf("; most of its slow requests spend their time in %s", c)
+			}
+			action += ")."
+		}
 		out = append(out, judge.Finding{Subject: p.Address, Severity: judge.SeverityWarning, Summary: summary, Action: action, Evidence: ev, Exemplars: exemplars(p.Exemplars)})
 	}
 	return out
@@ -249,4 +274,18 @@ func host(addr string) string {
 		}
 	}
 	return addr
+}
+
+// ownCause returns the most frequent verdict.cause of the slow and failed
+// requests that is not a wait on a server (the calls' own side): what a
+// process's handlers spend their time in. Empty when none.
+func ownCause(causes []judge.CauseCount) string {
+	for _, c := range causes {
+		switch c.Cause {
+		case "http.client.server_wait", "http.client.request_write", "http.client.response_read", "rpc.client":
+			continue
+		}
+		return c.Cause
+	}
+	return ""
 }

@@ -442,6 +442,46 @@ func TestStarvationOverHighLatencyBaseline(t *testing.T) {
 	}
 }
 
+// A slow call to an address this process listens on (a gateway calling
+// its own gRPC server) is this process's handlers being slow: the verdict
+// says so and names where its slow requests spend their time, skipping
+// the calls' own client side.
+func TestSlowDownstreamIsSelf(t *testing.T) {
+	s := healthy()
+	s.Peers = []judge.Peer{{Address: "127.0.0.1:50051", Protocol: "grpc", Count: 300, Rate: m(60, 60),
+		ErrorRatio: m(0, 0), P50: m(0.2, 0.002), P99: m(0.25, 0.004)}}
+	s.Requests.P99 = m(0.3, 0.01)
+	s.Requests.Causes = []judge.CauseCount{{Cause: "rpc.client", Count: 50, Share: 0.95}, {Cause: "db.pool_wait", Count: 45, Share: 0.9}}
+	r := rules.NewDownstreamSlow()
+	fs := r.Evaluate(s, judge.NewState())
+	if len(fs) != 1 || strings.Contains(fs[0].Summary, "own server") || !strings.Contains(fs[0].Summary, "the downstream is slow") {
+		t.Fatalf("a peer elsewhere: %v", fs)
+	}
+	s.Peers[0].Self = true
+	fs = r.Evaluate(s, judge.NewState())
+	if len(fs) != 1 {
+		t.Fatalf("own server: %d findings, want 1", len(fs))
+	}
+	f := fs[0]
+	for _, want := range []string{"Calls to 127.0.0.1:50051, this process's own server, take 200 ms at P50", "own handlers are slow, not the network"} {
+		if !strings.Contains(f.Summary, want) {
+			t.Errorf("summary %q lacks %q", f.Summary, want)
+		}
+	}
+	for _, want := range []string{"served by this process", "spend their time in db.pool_wait"} {
+		if !strings.Contains(f.Action, want) {
+			t.Errorf("action %q lacks %q", f.Action, want)
+		}
+	}
+	if strings.Contains(f.Summary, "the downstream is slow") || strings.Contains(f.Action, "client timeout") {
+		t.Errorf("own server judged as a downstream: %s %s", f.Summary, f.Action)
+	}
+	s.Requests.Causes = []judge.CauseCount{{Cause: "rpc.client", Count: 50}, {Cause: "self", Count: 40}}
+	if fs = r.Evaluate(s, judge.NewState()); len(fs) != 1 || !strings.Contains(fs[0].Action, "in their own code") {
+		t.Errorf("own code: %v", fs)
+	}
+}
+
 // A slow query on a database on the same host loads the CPU: the
 // process's threads wait for one (schedstat) while the requests, slowed,
 // wait on the database's answers. With eBPF the requests' own run-queue

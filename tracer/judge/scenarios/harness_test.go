@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 	case "hog":
 		hog()
 		return
+	case "downstream":
+		serveRemoteDownstream()
+		return
 	}
 	flag.Parse()
 	// The unprivileged suite runs beside this one (TestScenariosUnprivileged

@@ -161,8 +161,23 @@ func TestScenarioRefusedGRPC(t *testing.T) {
 		[]string{"gRPC Unavailable and", "refused connects/s to " + addr})
 }
 
-// A downstream that answers 100× slower.
+// A downstream, another process, that answers 100× slower.
 func TestScenarioSlowDownstream(t *testing.T) {
+	e := newEnv(t)
+	down := startRemoteDownstream(t)
+	down.setDelay(t, 2*time.Millisecond)
+	svc := e.serve(call(e.client(nil), "http://"+down.addr+"/price"))
+	load(t, 6, 10, svc+"/quote")
+	onset := warm()
+	down.setDelay(t, 250*time.Millisecond)
+	e.expect(onset, rules.IDDownstreamSlow, down.addr, []string{"peer.server_wait.share"},
+		[]string{"Calls to " + down.addr + " take", "waiting for the server", "the downstream is slow"})
+}
+
+// The same calls answered by a server of this very process (a gateway
+// calling its own back end over loopback): its own handlers are slow,
+// and the verdict says so instead of blaming a downstream.
+func TestScenarioSlowOwnServer(t *testing.T) {
 	e := newEnv(t)
 	down := startDownstream(t)
 	down.delay.Store(int64(2 * time.Millisecond))
@@ -171,7 +186,86 @@ func TestScenarioSlowDownstream(t *testing.T) {
 	onset := warm()
 	down.delay.Store(int64(250 * time.Millisecond))
 	e.expect(onset, rules.IDDownstreamSlow, down.addr, []string{"peer.server_wait.share"},
-		[]string{"Calls to " + down.addr, "waiting for the server", "the downstream is slow"})
+		[]string{"Calls to " + down.addr + ", this process's own server,", "own handlers are slow, not the network"})
+}
+
+// remoteDownstream is a downstream in a child process (this test binary
+// re-executed): an address this process does not listen on.
+type remoteDownstream struct {
+	addr string
+	cmd  *exec.Cmd
+}
+
+func startRemoteDownstream(t *testing.T) *remoteDownstream {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), childEnv+"=downstream")
+	stdin, err := cmd.StdinPipe() // the child exits when it closes
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+	if err != nil || !ok {
+		t.Fatalf("downstream child: %q, %v", line, err)
+	}
+	return &remoteDownstream{addr: addr, cmd: cmd}
+}
+
+// setDelay sets how long each answer waits.
+func (d *remoteDownstream) setDelay(t *testing.T, delay time.Duration) {
+	t.Helper()
+	resp, err := http.Get("http://" + d.addr + "/delay?d=" + delay.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("set the downstream's delay: %s", resp.Status)
+	}
+}
+
+// serveRemoteDownstream is the child of startRemoteDownstream: a plain
+// HTTP server on 127.0.0.1 whose answers wait the delay /delay?d= sets,
+// until its standard input closes.
+func serveRemoteDownstream() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	var delay atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("/delay", func(w http.ResponseWriter, r *http.Request) {
+		d, err := time.ParseDuration(r.URL.Query().Get("d"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		delay.Store(int64(d))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(delay.Load()))
+		io.WriteString(w, "ok\n")
+	})
+	go http.Serve(ln, mux)
+	fmt.Println("listening", ln.Addr())
+	io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
 }
 
 // The name of a downstream stops resolving (a loopback DNS server starts

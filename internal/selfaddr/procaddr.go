@@ -1,4 +1,4 @@
-package testproc
+package selfaddr
 
 import (
 	"encoding/hex"

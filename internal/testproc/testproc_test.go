@@ -4,7 +4,6 @@ import (
 	"testing"
 )
 
-
 func TestFreePortsDistinct(t *testing.T) {
 	ports, err := FreePorts(8)
 	if err != nil {
@@ -18,4 +17,3 @@ func TestFreePortsDistinct(t *testing.T) {
 		seen[p] = true
 	}
 }
-

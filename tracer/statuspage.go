@@ -208,7 +208,7 @@ func pagePeers(s *judge.Snapshot) []statuspage.Peer {
 	var out []statuspage.Peer
 	for _, p := range s.Peers {
 		out = append(out, statuspage.Peer{Address: p.Address, Protocol: p.Protocol, Rate: measure(p.Rate), ErrorRatio: measure(p.ErrorRatio),
-			P50: measure(p.P50), P99: measure(p.P99), ServerWaitShare: p.ServerWaitShare.Value, TopErrorType: p.TopErrorType})
+			P50: measure(p.P50), P99: measure(p.P99), ServerWaitShare: p.ServerWaitShare.Value, TopErrorType: p.TopErrorType, Self: p.Self})
 	}
 	return out
 }

@@ -111,6 +111,7 @@ type Peer struct {
 	P50, P99          Measure
 	ServerWaitShare   float64
 	TopErrorType      string
+	Self              bool // an address this process listens on
 }
 
 // Query is one query fingerprint.

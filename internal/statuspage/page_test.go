@@ -23,6 +23,7 @@ func fullPage() *Page {
 		Failed:     []Span{{Name: "GET /x", Duration: time.Millisecond, Status: "UNAVAILABLE", Error: true, ErrorType: "connection_refused"}},
 		Operations: []Operation{{Name: "GET /orders/{id}", Count: 3, Bounds: []float64{0, 0.001, 0.01, 0.1}, Window: []uint64{1, 2, 0}, Baseline: []uint64{2, 1, 0}}},
 		Queries:    []Query{{Fingerprint: "SELECT item FROM orders WHERE id = ?", Pool: "orders", Count: 4}},
+		Peers:      []Peer{{Address: "10.0.0.7:8080", Protocol: "http"}, {Address: "127.0.0.1:50051", Protocol: "grpc", Self: true}},
 		Runtime: &Runtime{Goroutines: 40, HeapLive: 70 << 20, HeapGoal: 140 << 20, GOGC: 100, GOMAXPROCS: 2,
 			Blocking: []BlockClass{{"network", 3}}, Hotspots: []Hotspot{{Function: "main.report", File: "main.go", Line: 3, BytesPerSecond: 7.5e6}},
 			HotspotsAt: now},
@@ -45,6 +46,10 @@ func TestRender(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("page lacks %q", want)
 		}
+	}
+	// Only the peer this process listens on is marked as itself.
+	if !strings.Contains(out, `<code>127.0.0.1:50051</code><span class="note">this process</span>`) || strings.Count(out, "this process</span>") != 1 {
+		t.Errorf("peers not marked as they should be:\n%s", out[strings.Index(out, "10.0.0.7:8080")-200:])
 	}
 	doc, err := html.Parse(strings.NewReader(out))
 	if err != nil {

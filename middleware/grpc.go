@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -81,7 +80,7 @@ type grpcHandler struct {
 	// peers holds server.address and server.port of the client's
 	// connections' remote addresses, built once each (bounded by the
 	// series limit; past it, each RPC formats its own).
-	peers *peerCache
+	peers *valueCache[netip.AddrPort, *peerName]
 }
 
 type rpcKey struct {
@@ -124,7 +123,7 @@ func newGRPCHandler(client bool, opts []Option) *grpcHandler {
 	})
 	h.dropped = newDropCounter(meter)
 	h.begun = &nameCache[string]{max: c.maxSeries, build: func(m string) string { return m }}
-	h.peers = &peerCache{max: c.maxSeries}
+	h.peers = &valueCache[netip.AddrPort, *peerName]{max: c.maxSeries, build: newPeerName}
 	h.msgSeries = newSeriesCache(c.maxSeries, func(method string) *series {
 		return newSeries(attribute.String(semconv.AttrRPCSystemName, "grpc"),
 			attribute.String(semconv.AttrRPCMethod, method))
@@ -354,7 +353,7 @@ func (h *grpcHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 		}
 	case *stats.OutHeader:
 		if h.client {
-			if p := h.peers.get(s.RemoteAddr); p != nil {
+			if p := h.peerOf(s.RemoteAddr); p != nil {
 				st.peer.Store(p)
 			}
 			if st.net.Active() {
@@ -541,45 +540,17 @@ func (c mdCarrier) Values(key string) []string { return metadata.MD(c).Get(key) 
 // peerName is server.address and server.port of a remote address.
 type peerName struct{ address, port attribute.KeyValue }
 
-// peerCache maps TCP remote addresses to their peerName without
-// allocating once built.
-type peerCache struct {
-	m   atomic.Pointer[map[netip.AddrPort]*peerName]
-	mu  sync.Mutex
-	max int
-}
-
-// get returns the peerName of a (a *net.TCPAddr; nil otherwise).
-func (c *peerCache) get(a net.Addr) *peerName {
+// peerOf returns the peerName of a (a *net.TCPAddr; nil otherwise), from
+// the handler's cache.
+func (h *grpcHandler) peerOf(a net.Addr) *peerName {
 	tcp, ok := a.(*net.TCPAddr)
 	if !ok || tcp == nil {
 		return nil
 	}
 	ap := tcp.AddrPort()
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	if m := c.m.Load(); m != nil {
-		if p, ok := (*m)[ap]; ok {
-			return p
-		}
-	}
-	p := &peerName{attribute.String(semconv.AttrServerAddress, ap.Addr().String()), attribute.Int(semconv.AttrServerPort, int(ap.Port()))}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var old map[netip.AddrPort]*peerName
-	if cur := c.m.Load(); cur != nil {
-		old = *cur
-	}
-	if q, ok := old[ap]; ok {
-		return q
-	}
-	if len(old) >= c.max {
-		return p
-	}
-	m := make(map[netip.AddrPort]*peerName, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	m[ap] = p
-	c.m.Store(&m)
-	return p
+	return h.peers.get(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+}
+
+func newPeerName(ap netip.AddrPort) *peerName {
+	return &peerName{attribute.String(semconv.AttrServerAddress, ap.Addr().String()), attribute.Int(semconv.AttrServerPort, int(ap.Port()))}
 }

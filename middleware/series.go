@@ -71,17 +71,21 @@ func (c *seriesCache[K]) get(k K) *series {
 	return s
 }
 
-// nameCache maps a bounded key to a string built once (span names); keys
-// beyond max are built on each call. Same concurrency design as seriesCache.
-type nameCache[K comparable] struct {
-	m     atomic.Pointer[map[K]string]
+// valueCache maps a bounded key to a value built once (span names, peer
+// attributes); keys beyond max are built on each call. Same concurrency
+// design as seriesCache.
+type valueCache[K comparable, V any] struct {
+	m     atomic.Pointer[map[K]V]
 	mu    sync.Mutex
 	max   int
-	build func(K) string
+	build func(K) V
 }
 
+// nameCache maps a bounded key to a string built once.
+type nameCache[K comparable] = valueCache[K, string]
+
 // has reports whether k is stored. It does not allocate.
-func (c *nameCache[K]) has(k K) bool {
+func (c *valueCache[K, V]) has(k K) bool {
 	if m := c.m.Load(); m != nil {
 		_, ok := (*m)[k]
 		return ok
@@ -89,29 +93,29 @@ func (c *nameCache[K]) has(k K) bool {
 	return false
 }
 
-func (c *nameCache[K]) get(k K) string {
+func (c *valueCache[K, V]) get(k K) V {
 	if m := c.m.Load(); m != nil {
-		if s, ok := (*m)[k]; ok {
-			return s
+		if v, ok := (*m)[k]; ok {
+			return v
 		}
 	}
-	s := c.build(k)
+	v := c.build(k)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var old map[K]string
+	var old map[K]V
 	if p := c.m.Load(); p != nil {
 		old = *p
 	}
 	if _, ok := old[k]; ok || len(old) >= c.max {
-		return s
+		return v
 	}
-	m := make(map[K]string, len(old)+1)
-	for kk, v := range old {
-		m[kk] = v
+	m := make(map[K]V, len(old)+1)
+	for kk, vv := range old {
+		m[kk] = vv
 	}
-	m[k] = s
+	m[k] = v
 	c.m.Store(&m)
-	return s
+	return v
 }
 
 // statusText holds the decimal strings of HTTP status codes 100-599, the

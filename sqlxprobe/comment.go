@@ -95,7 +95,11 @@ func endsOutsideQuotes(q string, backslash bool) bool {
 // specification, keys and values are URL-encoded, single quotes in them
 // escaped, values wrapped in single quotes, pairs sorted by key and joined
 // with commas. The comment goes after the statement, before a trailing
-// semicolon.
+// semicolon, separated from it by a space as in the specification's
+// examples: glued, it would become part of a token that runs until white
+// space, such as SQLite's Tcl-style parameter suffix "$a(…" (found by
+// FuzzSQLCommenter: "$1(" followed by the comment changed how the
+// statement tokenises).
 func (in *instr) comment(query string, sc trace.SpanContext) string {
 	mode := in.cfg.comment
 	if mode == CommentOff || !sc.IsValid() || hasComment(query) || !endsInCode(query) {
@@ -108,9 +112,9 @@ func (in *instr) comment(query string, sc trace.SpanContext) string {
 		semi = ";"
 	}
 	var b strings.Builder
-	b.Grow(len(body) + 80 + len(semi))
+	b.Grow(len(body) + 81 + len(semi))
 	b.WriteString(body)
-	b.WriteString("/*")
+	b.WriteString(" /*")
 	first := true
 	write := func(k, v string) {
 		if !first {

@@ -11,7 +11,8 @@ import (
 )
 
 // commentBody splits a commented statement into the statement as sent,
-// the comment's body and the trailing semicolon, checking the frame.
+// the comment's body and the trailing semicolon, checking the frame: the
+// statement, a space, one comment, then the semicolon if it had one.
 func commentBody(t *testing.T, q, out string) (body string) {
 	t.Helper()
 	stmt := strings.TrimRight(q, " \t\r\n")
@@ -19,10 +20,10 @@ func commentBody(t *testing.T, q, out string) (body string) {
 	if strings.HasSuffix(stmt, ";") {
 		stmt, semi = strings.TrimRight(strings.TrimSuffix(stmt, ";"), " \t\r\n"), ";"
 	}
-	if !strings.HasPrefix(out, stmt+"/*") || !strings.HasSuffix(out, "*/"+semi) {
+	if !strings.HasPrefix(out, stmt+" /*") || !strings.HasSuffix(out, "*/"+semi) {
 		t.Fatalf("comment(%q) = %q: not the statement, one comment, then %q", q, out, semi)
 	}
-	return out[len(stmt)+2 : len(out)-2-len(semi)]
+	return out[len(stmt)+3 : len(out)-2-len(semi)]
 }
 
 // commentChar: what a comment body may contain. URL encoding leaves
@@ -93,6 +94,8 @@ func FuzzSQLCommenter(f *testing.F) {
 	f.Add("SELECT 2 *", "a@b", `\'*/`, "", "", "")
 	f.Add("SELECT 'unterminated", "k", "v", "k\x00", "\xff\xfe", "sqlite")
 	f.Add("", "k", "v", "traceparent", "spoofed", "x")
+	f.Add("SELECT $1(", "k", "v", "", "", "") // SQLite's "$a(…" runs to white space
+	f.Add("SELECT @a(x", "k", "v", "", "", "sqlite")
 	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
 	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
 	f.Fuzz(func(t *testing.T, q, tsKey, tsVal, tagKey, tagVal, driverName string) {

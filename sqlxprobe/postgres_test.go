@@ -75,7 +75,7 @@ func TestPostgresTraceparentSeenByServer(t *testing.T) {
 	if !strings.Contains(seen, want) {
 		t.Fatalf("server saw %q, want it to contain %s", seen, want)
 	}
-	if !strings.HasPrefix(seen, q+"/*") {
+	if !strings.HasPrefix(seen, q+" /*") {
 		t.Errorf("comment not appended after the statement: %q", seen)
 	}
 	if !strings.Contains(srv.Log(), want) {

@@ -127,7 +127,9 @@
 // absent when no connection was made) — and record
 // rpc.{server,client}.call.duration (seconds) plus message sizes
 // (rpc.*.request.size, rpc.*.response.size) and counts
-// (rpc.*.requests_per_rpc, rpc.*.responses_per_rpc). A server span ends when
+// (rpc.*.requests_per_rpc, rpc.*.responses_per_rpc); the client's metrics
+// carry server.address and server.port too, a series per back end (bounded
+// by WithMaxSeries, like every series). A server span ends when
 // the handler returns; a client span ends when gRPC reports the RPC
 // finished, which for a stream the caller abandons without CloseSend or a
 // final Recv happens when its context is canceled or its deadline passes.

@@ -71,7 +71,7 @@ type grpcHandler struct {
 	reqPerRPC  metric.Int64Histogram
 	respPerRPC metric.Int64Histogram
 	series     *seriesCache[rpcKey]
-	msgSeries  *seriesCache[string]
+	msgSeries  *seriesCache[msgKey]
 	dropped    *dropCounter
 	// begun holds the server methods that reached gRPC's Begin event: the
 	// registered ones (or those an unknown-service handler took). Bounded
@@ -86,6 +86,24 @@ type grpcHandler struct {
 type rpcKey struct {
 	method string
 	code   grpccodes.Code
+	peer   netip.AddrPort // client: the connection's remote address, if known
+}
+
+// msgKey is the series of the per-message and per-RPC count metrics.
+type msgKey struct {
+	method string
+	peer   netip.AddrPort
+}
+
+// peerAttrs appends server.address and server.port for a known peer: on
+// the client's metrics as on its spans (recommended by the RPC semantic
+// conventions), so that a slow or failing back end has its own series.
+func peerAttrs(attrs []attribute.KeyValue, peer netip.AddrPort) []attribute.KeyValue {
+	if !peer.IsValid() {
+		return attrs
+	}
+	return append(attrs, attribute.String(semconv.AttrServerAddress, peer.Addr().String()),
+		attribute.Int(semconv.AttrServerPort, int(peer.Port())))
 }
 
 func newGRPCHandler(client bool, opts []Option) *grpcHandler {
@@ -119,14 +137,14 @@ func newGRPCHandler(client bool, opts []Option) *grpcHandler {
 		if k.code != grpccodes.OK {
 			attrs = append(attrs, attribute.String(semconv.AttrErrorType, codeName(k.code)))
 		}
-		return newSeries(attrs...)
+		return newSeries(peerAttrs(attrs, k.peer)...)
 	})
 	h.dropped = newDropCounter(meter)
 	h.begun = &nameCache[string]{max: c.maxSeries, build: func(m string) string { return m }}
 	h.peers = &valueCache[netip.AddrPort, *peerName]{max: c.maxSeries, build: newPeerName}
-	h.msgSeries = newSeriesCache(c.maxSeries, func(method string) *series {
-		return newSeries(attribute.String(semconv.AttrRPCSystemName, "grpc"),
-			attribute.String(semconv.AttrRPCMethod, method))
+	h.msgSeries = newSeriesCache(c.maxSeries, func(k msgKey) *series {
+		return newSeries(peerAttrs([]attribute.KeyValue{attribute.String(semconv.AttrRPCSystemName, "grpc"),
+			attribute.String(semconv.AttrRPCMethod, k.method)}, k.peer)...)
 	})
 	return h
 }
@@ -329,7 +347,7 @@ func (h *grpcHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 		}
 		st.recvN.Add(1)
 		st.recvSize.Add(int64(s.Length))
-		ms := h.msgSeries.get(st.method)
+		ms := h.msgSeries.get(msgKey{st.method, st.peerAddr()})
 		if h.client {
 			h.respSize.Record(noSpanCtx, int64(s.Length), ms.rec...)
 		} else {
@@ -345,7 +363,7 @@ func (h *grpcHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 		}
 		st.sentN.Add(1)
 		st.sentSize.Add(int64(s.Length))
-		ms := h.msgSeries.get(st.method)
+		ms := h.msgSeries.get(msgKey{st.method, st.peerAddr()})
 		if h.client {
 			h.reqSize.Record(noSpanCtx, int64(s.Length), ms.rec...)
 		} else {
@@ -419,9 +437,10 @@ func (h *grpcHandler) end(ctx context.Context, st *rpcState, e *stats.End) {
 	}
 	span.End()
 
-	s := h.series.get(rpcKey{method: metricMethod, code: code})
+	peer := st.peerAddr()
+	s := h.series.get(rpcKey{method: metricMethod, code: code, peer: peer})
 	h.duration.Record(ctx, end.Sub(st.start).Seconds(), s.rec...)
-	ms := h.msgSeries.get(metricMethod)
+	ms := h.msgSeries.get(msgKey{metricMethod, peer})
 	h.reqPerRPC.Record(noSpanCtx, h.requests(st), ms.rec...)
 	h.respPerRPC.Record(noSpanCtx, h.responses(st), ms.rec...)
 }
@@ -538,7 +557,19 @@ func (c mdCarrier) Keys() []string {
 func (c mdCarrier) Values(key string) []string { return metadata.MD(c).Get(key) }
 
 // peerName is server.address and server.port of a remote address.
-type peerName struct{ address, port attribute.KeyValue }
+type peerName struct {
+	ap            netip.AddrPort
+	address, port attribute.KeyValue
+}
+
+// peerAddr is the client's remote address, once gRPC reported it (the
+// zero AddrPort before, and always on the server).
+func (st *rpcState) peerAddr() netip.AddrPort {
+	if p := st.peer.Load(); p != nil {
+		return p.ap
+	}
+	return netip.AddrPort{}
+}
 
 // peerOf returns the peerName of a (a *net.TCPAddr; nil otherwise), from
 // the handler's cache.
@@ -552,5 +583,5 @@ func (h *grpcHandler) peerOf(a net.Addr) *peerName {
 }
 
 func newPeerName(ap netip.AddrPort) *peerName {
-	return &peerName{attribute.String(semconv.AttrServerAddress, ap.Addr().String()), attribute.Int(semconv.AttrServerPort, int(ap.Port()))}
+	return &peerName{ap, attribute.String(semconv.AttrServerAddress, ap.Addr().String()), attribute.Int(semconv.AttrServerPort, int(ap.Port()))}
 }

@@ -217,6 +217,27 @@ func TestGRPCUnaryChain(t *testing.T) {
 			t.Errorf("%s missing", name)
 		}
 	}
+	// The client's metrics have a series per server it called, named as
+	// on its spans (server.address and server.port are recommended on RPC
+	// client metrics); the server's have none.
+	hostPort := func(a string) string {
+		h, p, _ := net.SplitHostPort(a)
+		return "server.address=" + h + ",server.port=" + p
+	}
+	for _, name := range []string{semconv.MetricRPCClientCallDuration, semconv.MetricRPCClientRequestSize,
+		semconv.MetricRPCClientResponseSize, semconv.MetricRPCClientRequestsPerRPC, semconv.MetricRPCClientResponsesPerRPC} {
+		m, _ := findMetric(rm, name)
+		sets := dataPointAttrs(m)
+		if len(sets) != 2 || !strings.Contains(strings.Join(sets, " "), hostPort(addrA)) || !strings.Contains(strings.Join(sets, " "), hostPort(addrB)) {
+			t.Errorf("%s: series %q, want one with %s and one with %s", name, sets, hostPort(addrA), hostPort(addrB))
+		}
+	}
+	for _, name := range []string{semconv.MetricRPCServerCallDuration, semconv.MetricRPCServerRequestSize} {
+		m, _ := findMetric(rm, name)
+		if sets := strings.Join(dataPointAttrs(m), " "); strings.Contains(sets, "server.address") {
+			t.Errorf("%s: server series with server.address: %s", name, sets)
+		}
+	}
 }
 
 func TestGRPCStreamingChain(t *testing.T) {

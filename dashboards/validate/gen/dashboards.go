@@ -167,9 +167,10 @@ func httpGRPC() Dashboard {
 			timeseries("Server calls by method and code", "", []target{
 				q("sum by (rpc_method, rpc_response_status_code) ("+r(s(rsrv+"_count"))+")", "{{rpc_method}} {{rpc_response_status_code}}")}, unit("reqps")),
 			timeseries("Server P99 by method", "Exemplars link to traces.", []target{qx(hq(0.99, rsrv+"_bucket", "rpc_method"), "{{rpc_method}}")}, unit("s")),
-			timeseries("Client calls by method and code", "", []target{
-				q("sum by (rpc_method, rpc_response_status_code) ("+r(s(rcli+"_count"))+")", "{{rpc_method}} {{rpc_response_status_code}}")}, unit("reqps")),
-			timeseries("Client P99 by method", "Exemplars link to traces.", []target{qx(hq(0.99, rcli+"_bucket", "rpc_method"), "{{rpc_method}}")}, unit("s")),
+			timeseries("Client calls by server, method and code", "", []target{
+				q("sum by (server_address, server_port, rpc_method, rpc_response_status_code) ("+r(s(rcli+"_count"))+")", "{{server_address}}:{{server_port}} {{rpc_method}} {{rpc_response_status_code}}")}, unit("reqps")),
+			timeseries("Client P99 by server and method", "The server a call reached is the connection's address. Exemplars link to traces.", []target{
+				qx(hq(0.99, rcli+"_bucket", "server_address, server_port, rpc_method"), "{{server_address}}:{{server_port}} {{rpc_method}}")}, unit("s")),
 			timeseries("gRPC error types", "error.type (the status code name) of failed calls, server and client side.", []target{
 				q("sum by (rpc_method, error_type) ("+r(s(rsrv+"_count", `error_type!=""`))+")", "server {{rpc_method}} {{error_type}}"),
 				q("sum by (rpc_method, error_type) ("+r(s(rcli+"_count", `error_type!=""`))+")", "client {{rpc_method}} {{error_type}}")}, unit("reqps")),

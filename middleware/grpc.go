@@ -102,8 +102,8 @@ func peerAttrs(attrs []attribute.KeyValue, peer netip.AddrPort) []attribute.KeyV
 	if !peer.IsValid() {
 		return attrs
 	}
-	return append(attrs, attribute.String(semconv.AttrServerAddress, peer.Addr().String()),
-		attribute.Int(semconv.AttrServerPort, int(peer.Port())))
+	p := newPeerName(peer)
+	return append(attrs, p.address, p.port)
 }
 
 func newGRPCHandler(client bool, opts []Option) *grpcHandler {
